@@ -1,0 +1,49 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Guest physical memory map of a kvmm x86 PC. One place, so loaders, ACPI, the
+ * e820 map and fw_cfg agree.
+ *
+ *   0x00000000  real-mode IVT and BDA (left zero)
+ *   0x00000500  boot GDT
+ *   0x00006000  PVH start info / multiboot info area (to 0x00008000)
+ *   0x00007000  Linux boot_params ("zero page")
+ *   0x00009000  boot page tables: PML4, PDPT, 4 PDs (identity map of 4 GiB)
+ *   0x00020000  kernel command line (up to 64 KiB)
+ *   0x00030000  multiboot/PVH structures: memory map, modules, strings (64 KiB)
+ *   0x0009fc00  EBDA (reserved)
+ *   0x000a0000  VGA hole / option ROMs (not RAM in e820)
+ *   0x000e0000  ACPI tables (RSDP first), then the MP table at 0x000f0000
+ *   0x00100000  RAM; multiboot kernels load here, Linux at 16 MiB
+ *   0xc0000000  MMIO hole (PCI, IOAPIC 0xfec00000, LAPIC 0xfee00000, firmware)
+ *   0x100000000 RAM above 4 GiB, when the guest has more than 3 GiB
+ */
+#ifndef KVMM_ARCH_X86_LAYOUT_H
+#define KVMM_ARCH_X86_LAYOUT_H
+
+#define LAYOUT_GDT          0x500ULL
+#define LAYOUT_BOOTINFO     0x6000ULL /* PVH hvm_start_info or multiboot info */
+#define LAYOUT_ZERO_PAGE    0x7000ULL
+#define LAYOUT_PML4         0x9000ULL
+#define LAYOUT_PDPT         0xa000ULL
+#define LAYOUT_PD           0xb000ULL /* 4 pages: 0xb000..0xefff */
+#define LAYOUT_CMDLINE      0x20000ULL
+#define LAYOUT_CMDLINE_MAX  0x10000ULL
+#define LAYOUT_BOOTDATA     0x30000ULL /* memory maps, module lists, strings */
+#define LAYOUT_BOOTDATA_MAX 0x10000ULL
+#define LAYOUT_EBDA         0x9fc00ULL
+#define LAYOUT_VGA_HOLE     0xa0000ULL
+#define LAYOUT_ACPI         0xe0000ULL
+#define LAYOUT_ACPI_MAX     0x10000ULL
+#define LAYOUT_MPTABLE      0xf0000ULL
+#define LAYOUT_MPTABLE_MAX  0x10000ULL
+#define LAYOUT_HIMEM        0x100000ULL
+#define LAYOUT_LINUX_LOAD   0x1000000ULL /* default LOAD_PHYSICAL_ADDR */
+#define LAYOUT_MMIO_HOLE    0xc0000000ULL
+#define LAYOUT_4G           0x100000000ULL
+#define LAYOUT_IOAPIC       0xfec00000ULL
+#define LAYOUT_LAPIC        0xfee00000ULL
+
+/* Minimum guest RAM kvmm accepts: room for the low-memory layout above. */
+#define LAYOUT_MIN_RAM (2ULL << 20)
+
+#endif
