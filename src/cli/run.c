@@ -1,7 +1,397 @@
 /* SPDX-License-Identifier: MIT */
-/* kvmm run: placeholder replaced in the next commit. */
+/*
+ * kvmm run: boot one VM in the foreground, its serial console on the terminal.
+ * Parses and validates the command line, then loops: build the machine, run it
+ * until it stops, and on a guest reset build it again (unless --no-reboot).
+ * Exit statuses are documented in run_usage() and docs/run.md.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "arch/x86/layout.h"
 #include "cli/cli.h"
+#include "machine/console.h"
+#include "machine/machine.h"
+#include "machine/vcpu.h"
+#include "util/log.h"
+#include "util/size.h"
+
+#define RUN_DEFAULT_MEMORY (256ULL << 20)
+#define RUN_MIN_MEMORY     (4ULL << 20)
+#define RUN_MAX_MEMORY     (1ULL << 40)
+#define RUN_MAX_CPUS       254 /* APIC IDs 0..253; the IOAPIC takes the next ID */
+
+struct run_options {
+	struct machine_config mc;
+	bool no_reboot;
+	unsigned shutdown_timeout; /* seconds from SIGTERM's power button to a hard stop */
+	const char *kvm_path;
+};
+
+static void run_usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: kvmm run --kernel FILE [OPTIONS]\n"
+		"\n"
+		"Boot one virtual machine in the foreground. The guest's serial port (COM1,\n"
+		"ttyS0) is connected to this terminal; when stdin is a terminal it is put in\n"
+		"raw mode and restored on exit.\n"
+		"\n"
+		"Options:\n"
+		"  -k, --kernel FILE     kernel to boot; the format is detected from its contents:\n"
+		"                        Linux bzImage (boot protocol 2.06+, payload decompressed\n"
+		"                        on the host), ELF64 vmlinux with a PVH note, or a\n"
+		"                        Multiboot v1 kernel (ELF32)\n"
+		"  -i, --initrd FILE     initial ramdisk (a multiboot kernel gets it as module 0)\n"
+		"  -c, --cmdline STRING  kernel command line (alias --append)\n"
+		"  -p, --cpus N          number of vCPUs, 1-%d (default 1; alias --smp)\n"
+		"  -m, --memory SIZE     guest RAM; suffix K, M, G or T, a bare number is MiB\n"
+		"                        (default 256M, at least 4M). Memory is allocated as the\n"
+		"                        guest touches it.\n"
+		"      --no-reboot       exit (status 0) when the guest resets, instead of\n"
+		"                        rebooting it\n"
+		"      --shutdown-timeout SECONDS\n"
+		"                        after SIGTERM presses the ACPI power button, stop the\n"
+		"                        guest hard if it has not powered off (default 30)\n"
+		"      --kvm PATH        KVM device (default /dev/kvm)\n"
+		"      --log-level LEVEL error, warn (default), info or debug\n"
+		"  -h, --help            show this help\n"
+		"\n"
+		"Console keys (Ctrl-A, then): x quit, h help, Ctrl-A send Ctrl-A.\n"
+		"\n"
+		"Signals: SIGTERM presses the power button (a second SIGTERM stops at once);\n"
+		"SIGINT and SIGHUP stop the VM at once.\n"
+		"\n"
+		"Exit status:\n"
+		"  0    the guest powered off (ACPI S5), or reset with --no-reboot, or Ctrl-A x\n"
+		"  N    the guest wrote V to port 0xf4 (QEMU isa-debug-exit): N = ((V << 1) | 1) & 255\n"
+		"  2    the guest crashed (triple fault, KVM internal error); registers and the\n"
+		"       failing instruction's bytes are printed on stderr\n"
+		"  64   usage error\n"
+		"  66   the kernel or initrd is unreadable or malformed\n"
+		"  69   /dev/kvm is missing or unusable\n"
+		"  70   internal error; 71 the host refused memory or threads\n"
+		"  128+S  stopped by signal S\n"
+		"\n"
+		"Example:\n"
+		"  kvmm run --kernel bzImage --initrd initrd.img --cmdline \"console=ttyS0\" \\\n"
+		"           --cpus 2 --memory 1G\n",
+		RUN_MAX_CPUS);
+}
+
+static int run_usage_error(const char *fmt, const char *arg)
+{
+	fprintf(stderr, "kvmm run: ");
+	fprintf(stderr, fmt, arg);
+	fprintf(stderr, "\nTry 'kvmm run --help'.\n");
+	return EXIT_USAGE;
+}
+
+enum { OPT_NO_REBOOT = 256, OPT_LOG_LEVEL, OPT_SHUTDOWN_TIMEOUT, OPT_KVM };
+
+static int run_parse(int argc, char **argv, struct run_options *o)
+{
+	static const struct option longopts[] = {
+		{"kernel", required_argument, NULL, 'k'},
+		{"initrd", required_argument, NULL, 'i'},
+		{"cmdline", required_argument, NULL, 'c'},
+		{"append", required_argument, NULL, 'c'},
+		{"cpus", required_argument, NULL, 'p'},
+		{"smp", required_argument, NULL, 'p'},
+		{"memory", required_argument, NULL, 'm'},
+		{"no-reboot", no_argument, NULL, OPT_NO_REBOOT},
+		{"shutdown-timeout", required_argument, NULL, OPT_SHUTDOWN_TIMEOUT},
+		{"kvm", required_argument, NULL, OPT_KVM},
+		{"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	uint64_t v;
+	int c, level;
+
+	o->mc.cmdline = "";
+	o->mc.ncpus = 1;
+	o->mc.ram_size = RUN_DEFAULT_MEMORY;
+	o->shutdown_timeout = 30;
+	o->kvm_path = "/dev/kvm";
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":k:i:c:p:m:h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'k':
+			o->mc.kernel_path = optarg;
+			break;
+		case 'i':
+			o->mc.initrd_path = optarg;
+			break;
+		case 'c':
+			o->mc.cmdline = optarg;
+			break;
+		case 'p':
+			if (size_parse_uint(optarg, 1, RUN_MAX_CPUS, &v))
+				return run_usage_error("--cpus '%s': expected a number from 1 to 254",
+						       optarg);
+			o->mc.ncpus = (int)v;
+			break;
+		case 'm':
+			if (size_parse(optarg, 1ULL << 20, &v))
+				return run_usage_error(
+					"--memory '%s': expected a size such as 512M or 2G", optarg);
+			if (v < RUN_MIN_MEMORY || v > RUN_MAX_MEMORY)
+				return run_usage_error(
+					"--memory '%s': must be between 4M and 1T", optarg);
+			/* KVM memory slots are page-granular. */
+			o->mc.ram_size = v & ~4095ULL;
+			break;
+		case OPT_NO_REBOOT:
+			o->no_reboot = true;
+			break;
+		case OPT_SHUTDOWN_TIMEOUT:
+			if (size_parse_uint(optarg, 0, 86400, &v))
+				return run_usage_error(
+					"--shutdown-timeout '%s': expected seconds (0-86400)", optarg);
+			o->shutdown_timeout = (unsigned)v;
+			break;
+		case OPT_KVM:
+			o->kvm_path = optarg;
+			break;
+		case OPT_LOG_LEVEL:
+			level = log_parse_level(optarg);
+			if (level < 0)
+				return run_usage_error(
+					"--log-level '%s': expected error, warn, info or debug",
+					optarg);
+			log_set_level((enum log_level)level);
+			break;
+		case 'h':
+			run_usage(stdout);
+			return -1;
+		case ':':
+			return run_usage_error("option '%s' needs a value", argv[optind - 1]);
+		default:
+			return run_usage_error("unknown option '%s'", argv[optind - 1]);
+		}
+	}
+	if (optind < argc)
+		return run_usage_error("unexpected argument '%s'", argv[optind]);
+	if (!o->mc.kernel_path)
+		return run_usage_error("%s", "--kernel FILE is required");
+	return 0;
+}
+
+/* Guest serial output: straight to stdout, whole. */
+static void run_console_out(void *opaque, const uint8_t *buf, size_t len)
+{
+	(void)opaque;
+	while (len) {
+		ssize_t n = write(STDOUT_FILENO, buf, len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return; /* stdout gone: the guest keeps running, output is dropped */
+		}
+		buf += n;
+		len -= (size_t)n;
+	}
+}
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+struct run_loop {
+	struct machine *m;
+	int sig_fd;
+	bool stdin_open;
+	struct console_esc esc;
+	int64_t hard_stop_at; /* ms on the monotonic clock; 0 = none */
+	int signal_status;    /* 128+signal when a signal stopped the VM */
+};
+
+static void run_handle_stdin(struct run_loop *l)
+{
+	uint8_t in[256], out[256];
+	size_t space = machine_console_space(l->m), off = 0;
+	ssize_t n;
+
+	if (space > sizeof(in))
+		space = sizeof(in);
+	n = read(STDIN_FILENO, in, space ? space : 1);
+	if (n <= 0) {
+		if (n == 0 || (errno != EINTR && errno != EAGAIN))
+			l->stdin_open = false; /* EOF: the guest just gets no more input */
+		return;
+	}
+	while (off < (size_t)n) {
+		size_t out_len = 0, used = 0;
+		enum console_action a =
+			console_esc_feed(&l->esc, in + off, (size_t)n - off, out, &out_len, &used);
+		if (out_len)
+			machine_console_input(l->m, out, out_len);
+		off += used;
+		if (a == CONSOLE_QUIT) {
+			machine_request_stop(l->m, MACHINE_QUIT, 0);
+			return;
+		}
+		if (a == CONSOLE_HELP)
+			run_console_out(NULL, (const uint8_t *)console_help_text,
+					strlen(console_help_text));
+	}
+}
+
+static void run_handle_signal(struct run_loop *l, const struct run_options *o)
+{
+	struct signalfd_siginfo si;
+
+	if (read(l->sig_fd, &si, sizeof(si)) != sizeof(si))
+		return;
+	if (si.ssi_signo == SIGTERM && !l->hard_stop_at) {
+		log_info("run", "SIGTERM: pressing the ACPI power button");
+		machine_power_button(l->m);
+		l->hard_stop_at = now_ms() + (int64_t)o->shutdown_timeout * 1000;
+		return;
+	}
+	l->signal_status = 128 + (int)si.ssi_signo;
+	machine_request_stop(l->m, MACHINE_QUIT, 0);
+}
+
+/* Runs the machine until it stops; returns why. */
+static enum machine_stop run_machine(struct run_loop *l, const struct run_options *o)
+{
+	while (atomic_load(&l->m->stop) == MACHINE_RUNNING) {
+		struct pollfd p[3] = {
+			{.fd = l->m->stop_fd, .events = POLLIN},
+			{.fd = l->sig_fd, .events = POLLIN},
+			{.fd = STDIN_FILENO, .events = POLLIN},
+		};
+		int nfds = 2, timeout = -1;
+
+		if (l->stdin_open) {
+			if (machine_console_space(l->m))
+				nfds = 3;
+			else
+				timeout = 10; /* guest is not reading: look again shortly */
+		}
+		if (l->hard_stop_at) {
+			int64_t left = l->hard_stop_at - now_ms();
+			if (left <= 0) {
+				log_warn("run", "guest did not power off within %us; stopping it",
+					 o->shutdown_timeout);
+				l->signal_status = 128 + SIGTERM;
+				machine_request_stop(l->m, MACHINE_QUIT, 0);
+				break;
+			}
+			if (timeout < 0 || left < timeout)
+				timeout = (int)left;
+		}
+		if (poll(p, (nfds_t)nfds, timeout) < 0) {
+			if (errno == EINTR)
+				continue;
+			log_err("run", "poll: %s", strerror(errno));
+			machine_request_stop(l->m, MACHINE_ERROR, 0);
+			break;
+		}
+		if (p[1].revents & POLLIN)
+			run_handle_signal(l, o);
+		if (nfds == 3 && (p[2].revents & (POLLIN | POLLHUP | POLLERR)))
+			run_handle_stdin(l);
+	}
+	return (enum machine_stop)atomic_load(&l->m->stop);
+}
+
 int cmd_run(int argc, char **argv)
 {
-	return EXIT_SOFTWARE;
+	struct run_options o = {0};
+	struct run_loop l = {0};
+	struct kvm kvm;
+	char err[512];
+	sigset_t sigs;
+	int rc, status = 0;
+
+	rc = run_parse(argc, argv, &o);
+	if (rc)
+		return rc < 0 ? 0 : rc;
+	o.mc.console_out = run_console_out;
+
+	if (kvm_open(&kvm, o.kvm_path, err, sizeof(err))) {
+		fprintf(stderr, "kvmm: %s\n", err);
+		return EXIT_UNAVAILABLE;
+	}
+	if (o.mc.ncpus > kvm.max_vcpus) {
+		fprintf(stderr, "kvmm run: --cpus %d: this host's KVM allows at most %d vCPUs\n",
+			o.mc.ncpus, kvm.max_vcpus);
+		kvm_close(&kvm);
+		return EXIT_USAGE;
+	}
+	vcpu_init_signals();
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGHUP);
+	sigprocmask(SIG_BLOCK, &sigs, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	l.sig_fd = signalfd(-1, &sigs, SFD_CLOEXEC);
+	l.stdin_open = true;
+	console_raw_enter(STDIN_FILENO);
+
+	for (;;) {
+		enum machine_stop why;
+		int code;
+
+		l.m = machine_create(&kvm, &o.mc, err, sizeof(err), &code);
+		if (!l.m) {
+			fprintf(stderr, "kvmm: %s\n", err);
+			status = code;
+			break;
+		}
+		if (machine_start(l.m)) {
+			fprintf(stderr, "kvmm: cannot start vCPU threads\n");
+			machine_destroy(l.m);
+			status = EXIT_OSERR;
+			break;
+		}
+		why = run_machine(&l, &o);
+		status = l.m->stop_status;
+		machine_destroy(l.m);
+		l.m = NULL;
+		l.hard_stop_at = 0;
+		if (why == MACHINE_RESET && !o.no_reboot && !l.signal_status) {
+			log_info("run", "guest reset: rebooting");
+			continue;
+		}
+		switch (why) {
+		case MACHINE_DEBUG_EXIT:
+			status &= 0xff;
+			break;
+		case MACHINE_CRASH:
+			status = EXIT_GUEST_CRASH;
+			break;
+		case MACHINE_QUIT:
+			status = l.signal_status;
+			break;
+		case MACHINE_ERROR:
+			status = EXIT_SOFTWARE;
+			break;
+		default:
+			status = 0;
+		}
+		break;
+	}
+	console_raw_leave();
+	if (l.sig_fd >= 0)
+		close(l.sig_fd);
+	kvm_close(&kvm);
+	return status;
 }

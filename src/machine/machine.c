@@ -1,0 +1,474 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The one ordered assembly of a kvmm PC (DESIGN.md): memory, irqchip, devices,
+ * firmware tables, kernel, vCPUs. Reading machine_create() top to bottom is
+ * reading the boot order. The platform follows the PC conventions Linux and
+ * multiboot kernels expect: COM1 at 0x3f8/IRQ4, i8042 at 0x60/0x64, CMOS RTC at
+ * 0x70, ACPI fixed hardware at 0x600, fw_cfg at 0x510, debug exit at 0xf4.
+ */
+#include "machine/machine.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "arch/x86/acpi.h"
+#include "arch/x86/boot.h"
+#include "arch/x86/bootcpu.h"
+#include "arch/x86/e820.h"
+#include "arch/x86/layout.h"
+#include "arch/x86/mptable.h"
+#include "cli/cli.h"
+#include "hw/acpi_pm.h"
+#include "hw/debug_exit.h"
+#include "hw/fw_cfg.h"
+#include "hw/i8042.h"
+#include "hw/rtc.h"
+#include "hw/uart8250.h"
+#include "machine/vcpu.h"
+#include "util/log.h"
+
+#define COM1_PORT 0x3f8
+#define COM1_GSI  4
+#define SCI_GSI   9
+#define DEBUG_EXIT_PORT 0xf4
+#define HUGE_2M   (2ULL << 20)
+
+/* A file mapped read-only; the kernel and initrd are parsed from such a map. */
+struct mapped_file {
+	void *data;
+	size_t size;
+};
+
+static int file_map(const char *path, const char *what, struct mapped_file *f, char *err,
+		    size_t errlen)
+{
+	struct stat st;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	f->data = NULL;
+	f->size = 0;
+	if (fd < 0) {
+		snprintf(err, errlen, "%s %s: %s", what, path, strerror(errno));
+		return -errno;
+	}
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		snprintf(err, errlen, "%s %s: not a regular file", what, path);
+		close(fd);
+		return -EINVAL;
+	}
+	if (st.st_size == 0) {
+		snprintf(err, errlen, "%s %s: file is empty", what, path);
+		close(fd);
+		return -EINVAL;
+	}
+	f->size = (size_t)st.st_size;
+	f->data = mmap(NULL, f->size, PROT_READ, MAP_PRIVATE, fd, 0);
+	close(fd);
+	if (f->data == MAP_FAILED) {
+		f->data = NULL;
+		snprintf(err, errlen, "%s %s: cannot map: %s", what, path, strerror(errno));
+		return -errno;
+	}
+	return 0;
+}
+
+static void file_unmap(struct mapped_file *f)
+{
+	if (f->data)
+		munmap(f->data, f->size);
+	f->data = NULL;
+}
+
+/*
+ * Anonymous, lazily populated guest RAM: MAP_NORESERVE so a large guest costs
+ * only what it touches, 2 MiB aligned with MADV_HUGEPAGE so THP can back it.
+ */
+static void *ram_map(uint64_t size, uint64_t *map_size)
+{
+	uint64_t len = size + HUGE_2M;
+	uint8_t *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+			  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	uint8_t *aligned;
+
+	if (p == MAP_FAILED)
+		return NULL;
+	aligned = (uint8_t *)(((uintptr_t)p + HUGE_2M - 1) & ~(uintptr_t)(HUGE_2M - 1));
+	if (aligned > p)
+		munmap(p, (size_t)(aligned - p));
+	if (aligned + size < p + len)
+		munmap(aligned + size, (size_t)(p + len - (aligned + size)));
+	madvise(aligned, size, MADV_HUGEPAGE);
+	madvise(aligned, size, MADV_DONTFORK);
+	*map_size = size;
+	return aligned;
+}
+
+static int machine_setup_memory(struct machine *m, char *err, size_t errlen)
+{
+	uint64_t sizes[2] = {e820_lowmem(m->cfg->ram_size), e820_highmem(m->cfg->ram_size)};
+	uint64_t bases[2] = {0, LAYOUT_4G};
+	int rc;
+
+	m->mem.ram_size = m->cfg->ram_size;
+	for (int i = 0; i < 2; i++) {
+		if (!sizes[i])
+			continue;
+		m->ram[i] = ram_map(sizes[i], &m->ram_map_size[i]);
+		if (!m->ram[i]) {
+			snprintf(err, errlen, "cannot reserve %" PRIu64 " MiB of guest memory: %s",
+				 sizes[i] >> 20, strerror(errno));
+			return -ENOMEM;
+		}
+		rc = kvm_vm_set_memory(m->vm_fd, (uint32_t)i, bases[i], sizes[i], m->ram[i]);
+		if (rc) {
+			snprintf(err, errlen, "KVM_SET_USER_MEMORY_REGION (%" PRIu64 " MiB at 0x%" PRIx64
+					      "): %s",
+				 sizes[i] >> 20, bases[i], strerror(-rc));
+			return rc;
+		}
+		rc = gmem_add_region(&m->mem, bases[i], sizes[i], m->ram[i]);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+static void machine_irq_set(void *opaque, uint32_t gsi, int level)
+{
+	struct machine *m = opaque;
+	int rc = kvm_vm_irq_line(m->vm_fd, gsi, level);
+
+	if (rc)
+		log_warn("irq", "KVM_IRQ_LINE gsi %u level %d: %s", gsi, level, strerror(-rc));
+}
+
+/* Device callbacks that end the run. */
+static void machine_on_poweroff(void *opaque)
+{
+	machine_request_stop(opaque, MACHINE_POWEROFF, 0);
+}
+
+static void machine_on_reset(void *opaque)
+{
+	machine_request_stop(opaque, MACHINE_RESET, 0);
+}
+
+static void machine_on_debug_exit(void *opaque, int status)
+{
+	machine_request_stop(opaque, MACHINE_DEBUG_EXIT, status);
+}
+
+static const struct acpi_pm_ops machine_pm_ops = {
+	.poweroff = machine_on_poweroff,
+	.reset = machine_on_reset,
+};
+
+static int machine_setup_devices(struct machine *m, char *err, size_t errlen)
+{
+	const struct machine_config *c = m->cfg;
+	int rc = -ENOMEM;
+
+	m->uart = uart_create("ttyS0", &m->irq, COM1_GSI, c->console_out, c->console_opaque);
+	m->i8042 = i8042_create(&m->irq, machine_on_reset, m);
+	m->rtc = rtc_create(&m->irq, c->ram_size, m->ncpus);
+	m->pm = acpi_pm_create(&m->irq, SCI_GSI, &machine_pm_ops, m);
+	m->debug_exit = debug_exit_create(machine_on_debug_exit, m);
+	m->fw_cfg = fw_cfg_create(&m->mem);
+	if (!m->uart || !m->i8042 || !m->rtc || !m->pm || !m->debug_exit || !m->fw_cfg)
+		goto fail;
+	if ((rc = uart_attach(m->uart, &m->bus, COM1_PORT)) ||
+	    (rc = i8042_attach(m->i8042, &m->bus)) || (rc = rtc_attach(m->rtc, &m->bus)) ||
+	    (rc = acpi_pm_attach(m->pm, &m->bus)) ||
+	    (rc = debug_exit_attach(m->debug_exit, &m->bus, DEBUG_EXIT_PORT)) ||
+	    (rc = fw_cfg_attach(m->fw_cfg, &m->bus)))
+		goto fail;
+	return 0;
+fail:
+	snprintf(err, errlen, "cannot set up devices: %s", strerror(-rc));
+	return rc;
+}
+
+/* ACPI tables at 0xe0000 and the MP table at 0xf0000 (layout.h). */
+static int machine_setup_tables(struct machine *m, uint64_t *rsdp, char *err, size_t errlen)
+{
+	struct acpi_config ac = {
+		.ncpus = m->ncpus,
+		.sci_gsi = SCI_GSI,
+		.pm1a_evt_port = ACPI_PM1A_EVT_PORT,
+		.pm1a_cnt_port = ACPI_PM1A_CNT_PORT,
+		.pm_tmr_port = ACPI_PM_TMR_PORT,
+		.gpe0_port = ACPI_GPE0_PORT,
+		.reset_port = ACPI_PM_RESET_PORT,
+		.reset_value = ACPI_PM_RESET_VALUE,
+		.s5_typ = ACPI_PM_S5_TYP,
+		.ioapic_addr = LAYOUT_IOAPIC,
+		.lapic_addr = LAYOUT_LAPIC,
+	};
+	uint8_t *acpi = gmem_ptr(&m->mem, LAYOUT_ACPI, LAYOUT_ACPI_MAX);
+	uint8_t *mp = gmem_ptr(&m->mem, LAYOUT_MPTABLE, LAYOUT_MPTABLE_MAX);
+	size_t used;
+	int rc;
+
+	if (!acpi || !mp) {
+		snprintf(err, errlen, "guest RAM too small for firmware tables");
+		return -ENOMEM;
+	}
+	rc = acpi_build(acpi, LAYOUT_ACPI_MAX, LAYOUT_ACPI, &ac, &used, rsdp);
+	if (rc) {
+		snprintf(err, errlen, "cannot build ACPI tables for %d CPUs: %s", m->ncpus,
+			 strerror(-rc));
+		return rc;
+	}
+	rc = mptable_build(mp, LAYOUT_MPTABLE_MAX, LAYOUT_MPTABLE, m->ncpus, (uint8_t)m->ncpus,
+			   LAYOUT_IOAPIC, &used);
+	if (rc) {
+		snprintf(err, errlen, "cannot build the MP table for %d CPUs: %s", m->ncpus,
+			 strerror(-rc));
+		return rc;
+	}
+	return 0;
+}
+
+/* What firmware and test guests read over fw_cfg (QEMU docs/specs/fw_cfg.rst). */
+static int machine_setup_fw_cfg(struct machine *m, const struct mapped_file *kernel,
+				const struct mapped_file *initrd)
+{
+	struct e820_entry map[E820_MAX];
+	const char *cmdline = m->cfg->cmdline;
+	int n = e820_build(m->cfg->ram_size, map), rc = 0;
+
+	rc |= fw_cfg_add_u16(m->fw_cfg, FW_CFG_NB_CPUS, (uint16_t)m->ncpus);
+	rc |= fw_cfg_add_u16(m->fw_cfg, FW_CFG_MAX_CPUS, (uint16_t)m->ncpus);
+	rc |= fw_cfg_add_u64(m->fw_cfg, FW_CFG_RAM_SIZE, m->cfg->ram_size);
+	rc |= fw_cfg_add_u16(m->fw_cfg, FW_CFG_NOGRAPHIC, 1);
+	rc |= fw_cfg_add_u32(m->fw_cfg, FW_CFG_KERNEL_SIZE, (uint32_t)kernel->size);
+	rc |= fw_cfg_add_u32(m->fw_cfg, FW_CFG_INITRD_SIZE, initrd ? (uint32_t)initrd->size : 0);
+	rc |= fw_cfg_add_u32(m->fw_cfg, FW_CFG_CMDLINE_SIZE, (uint32_t)strlen(cmdline) + 1);
+	rc |= fw_cfg_add_bytes(m->fw_cfg, FW_CFG_CMDLINE_DATA, cmdline, strlen(cmdline) + 1);
+	rc |= fw_cfg_add_file(m->fw_cfg, "etc/e820", map, (size_t)n * sizeof(map[0]));
+	return rc ? -ENOMEM : 0;
+}
+
+static int machine_load_kernel(struct machine *m, uint64_t rsdp, struct boot_entry *entry,
+			       char *err, size_t errlen, int *exit_code)
+{
+	const struct machine_config *c = m->cfg;
+	struct mapped_file kernel = {0}, initrd = {0};
+	char why[BOOT_ERR_MAX] = "";
+	int rc;
+
+	*exit_code = EXIT_NOINPUT;
+	rc = file_map(c->kernel_path, "kernel", &kernel, err, errlen);
+	if (rc)
+		return rc;
+	if (c->initrd_path) {
+		rc = file_map(c->initrd_path, "initrd", &initrd, err, errlen);
+		if (rc)
+			goto out;
+	}
+	struct boot_config bc = {
+		.kernel_path = c->kernel_path,
+		.kernel = kernel.data,
+		.kernel_size = kernel.size,
+		.initrd = initrd.data,
+		.initrd_size = initrd.size,
+		.cmdline = c->cmdline,
+		.ram_size = c->ram_size,
+		.rsdp_addr = rsdp,
+	};
+	rc = boot_load(&m->mem, &bc, entry, why, sizeof(why));
+	if (rc) {
+		snprintf(err, errlen, "kernel %s: %s", c->kernel_path,
+			 why[0] ? why : strerror(-rc));
+		goto out;
+	}
+	rc = machine_setup_fw_cfg(m, &kernel, c->initrd_path ? &initrd : NULL);
+	if (rc) {
+		*exit_code = EXIT_OSERR;
+		snprintf(err, errlen, "cannot fill fw_cfg: %s", strerror(-rc));
+	}
+out:
+	file_unmap(&initrd);
+	file_unmap(&kernel);
+	return rc;
+}
+
+static int machine_setup_vcpus(struct machine *m, const struct boot_entry *entry, char *err,
+			       size_t errlen)
+{
+	struct kvm_regs regs;
+	struct kvm_sregs sregs;
+	struct kvm_fpu fpu;
+	int rc;
+
+	m->vcpus = calloc((size_t)m->ncpus, sizeof(*m->vcpus));
+	if (!m->vcpus)
+		return -ENOMEM;
+	for (int i = 0; i < m->ncpus; i++) {
+		m->vcpus[i] = vcpu_create(m, (unsigned)i);
+		if (!m->vcpus[i]) {
+			rc = -errno;
+			snprintf(err, errlen, "cannot create vCPU %d: %s", i, strerror(errno));
+			return rc;
+		}
+	}
+	/* Only the BSP gets entry state; APs wait in KVM for INIT/SIPI. */
+	rc = kvm_vcpu_get_sregs(m->vcpus[0]->fd, &sregs);
+	if (!rc)
+		rc = bootcpu_setup(&m->mem, entry, &regs, &sregs);
+	if (!rc)
+		rc = kvm_vcpu_set_sregs(m->vcpus[0]->fd, &sregs);
+	if (!rc)
+		rc = kvm_vcpu_set_regs(m->vcpus[0]->fd, &regs);
+	bootcpu_fpu(&fpu);
+	if (!rc)
+		rc = kvm_vcpu_set_fpu(m->vcpus[0]->fd, &fpu);
+	if (rc)
+		snprintf(err, errlen, "cannot set the boot CPU's entry state: %s", strerror(-rc));
+	return rc;
+}
+
+struct machine *machine_create(struct kvm *kvm, const struct machine_config *cfg, char *err,
+			       size_t errlen, int *exit_code)
+{
+	struct machine *m = calloc(1, sizeof(*m));
+	struct boot_entry entry;
+	uint64_t rsdp = 0;
+	int rc;
+
+	*exit_code = EXIT_OSERR;
+	if (!m) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	m->cfg = cfg;
+	m->kvm = kvm;
+	m->ncpus = cfg->ncpus;
+	m->vm_fd = -1;
+	m->irq = (struct irq_sink){machine_irq_set, m};
+	atomic_init(&m->stop, MACHINE_RUNNING);
+	pthread_mutex_init(&m->stop_lock, NULL);
+	m->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (m->stop_fd < 0 || bus_init(&m->bus)) {
+		snprintf(err, errlen, "out of file descriptors or memory");
+		goto fail;
+	}
+
+	/* 1. The VM and its memory. */
+	m->vm_fd = kvm_vm_create(kvm);
+	if (m->vm_fd < 0) {
+		snprintf(err, errlen, "KVM_CREATE_VM failed: %s", strerror(-m->vm_fd));
+		goto fail;
+	}
+	if (machine_setup_memory(m, err, errlen))
+		goto fail;
+	/* 2. Interrupt controllers and PIT, in the kernel. */
+	rc = kvm_vm_create_irqchip(m->vm_fd);
+	if (rc) {
+		snprintf(err, errlen, "cannot create the in-kernel irqchip/PIT: %s", strerror(-rc));
+		goto fail;
+	}
+	/* 3. Devices on the bus. */
+	if (machine_setup_devices(m, err, errlen))
+		goto fail;
+	/* 4. Firmware tables describing CPUs and devices. */
+	if (machine_setup_tables(m, &rsdp, err, errlen))
+		goto fail;
+	/* 5. Kernel, initrd and command line; fw_cfg describes them. */
+	if (machine_load_kernel(m, rsdp, &entry, err, errlen, exit_code))
+		goto fail;
+	*exit_code = EXIT_OSERR;
+	/* 6. vCPUs, the boot CPU pointed at the kernel's entry. */
+	if (machine_setup_vcpus(m, &entry, err, errlen))
+		goto fail;
+	return m;
+fail:
+	machine_destroy(m);
+	return NULL;
+}
+
+int machine_start(struct machine *m)
+{
+	for (int i = 0; i < m->ncpus; i++) {
+		int rc = vcpu_start(m->vcpus[i]);
+		if (rc) {
+			machine_request_stop(m, MACHINE_ERROR, 0);
+			return rc;
+		}
+	}
+	return 0;
+}
+
+void machine_request_stop(struct machine *m, enum machine_stop why, int status)
+{
+	uint64_t one = 1;
+	int expected = MACHINE_RUNNING;
+
+	pthread_mutex_lock(&m->stop_lock);
+	if (atomic_compare_exchange_strong(&m->stop, &expected, (int)why)) {
+		m->stop_status = status;
+		if (write(m->stop_fd, &one, sizeof(one)) < 0)
+			log_warn("machine", "cannot signal stop: %s", strerror(errno));
+	}
+	/* Kick every vCPU, including the caller's; a kick on a stopped one is harmless. */
+	for (int i = 0; m->vcpus && i < m->ncpus; i++)
+		if (m->vcpus[i])
+			vcpu_kick(m->vcpus[i]);
+	pthread_mutex_unlock(&m->stop_lock);
+}
+
+void machine_destroy(struct machine *m)
+{
+	if (!m)
+		return;
+	if (m->vcpus) {
+		if (atomic_load(&m->stop) == MACHINE_RUNNING)
+			machine_request_stop(m, MACHINE_QUIT, 0);
+		for (int i = 0; i < m->ncpus; i++)
+			if (m->vcpus[i])
+				vcpu_join(m->vcpus[i]);
+		for (int i = 0; i < m->ncpus; i++)
+			vcpu_destroy(m->vcpus[i]);
+		free(m->vcpus);
+		m->vcpus = NULL;
+	}
+	uart_destroy(m->uart);
+	i8042_destroy(m->i8042);
+	rtc_destroy(m->rtc);
+	acpi_pm_destroy(m->pm);
+	debug_exit_destroy(m->debug_exit);
+	fw_cfg_destroy(m->fw_cfg);
+	if (m->vm_fd >= 0)
+		close(m->vm_fd);
+	for (int i = 0; i < 2; i++)
+		if (m->ram[i])
+			munmap(m->ram[i], m->ram_map_size[i]);
+	bus_destroy(&m->bus);
+	if (m->stop_fd >= 0)
+		close(m->stop_fd);
+	pthread_mutex_destroy(&m->stop_lock);
+	free(m);
+}
+
+void machine_power_button(struct machine *m)
+{
+	acpi_pm_press_power_button(m->pm);
+}
+
+size_t machine_console_input(struct machine *m, const uint8_t *buf, size_t len)
+{
+	return uart_receive(m->uart, buf, len);
+}
+
+size_t machine_console_space(struct machine *m)
+{
+	return uart_rx_space(m->uart);
+}

@@ -1,0 +1,99 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A VM: its memory, vCPUs and devices, assembled in one explicit order by
+ * machine_create() (DESIGN.md "one explicit ordered assembly"). One VM per
+ * process; a reset tears the VM down and builds it again from the same config.
+ */
+#ifndef KVMM_MACHINE_MACHINE_H
+#define KVMM_MACHINE_MACHINE_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kvm/kvm.h"
+#include "machine/bus.h"
+#include "machine/gmem.h"
+#include "machine/irq.h"
+
+struct vcpu;
+struct uart;
+struct i8042;
+struct rtc;
+struct acpi_pm;
+struct debug_exit;
+struct fw_cfg;
+
+struct machine_config {
+	const char *kernel_path;
+	const char *initrd_path; /* NULL: none */
+	const char *cmdline;     /* never NULL */
+	int ncpus;
+	uint64_t ram_size;
+	/* Where the guest's serial output goes, and its writer. */
+	void (*console_out)(void *opaque, const uint8_t *buf, size_t len);
+	void *console_opaque;
+};
+
+/* Why the VM stopped running; the first reason reported wins. */
+enum machine_stop {
+	MACHINE_RUNNING = 0,
+	MACHINE_POWEROFF,   /* ACPI S5 or KVM_SYSTEM_EVENT_SHUTDOWN: exit 0 */
+	MACHINE_RESET,      /* i8042, 0xCF9, ACPI reset: reboot or exit 0 */
+	MACHINE_DEBUG_EXIT, /* port 0xf4: exit (V << 1) | 1 */
+	MACHINE_CRASH,      /* triple fault, internal error: exit 2 */
+	MACHINE_QUIT,       /* the host asked (console escape, signal) */
+	MACHINE_ERROR,      /* kvmm could not keep the VM running */
+};
+
+struct machine {
+	const struct machine_config *cfg;
+	struct kvm *kvm;
+	int vm_fd;
+	struct gmem mem;
+	void *ram[2]; /* host mappings: below the MMIO hole, above 4 GiB */
+	uint64_t ram_map_size[2];
+	struct bus bus;
+	struct irq_sink irq;
+
+	int ncpus;
+	struct vcpu **vcpus;
+
+	struct uart *uart;
+	struct i8042 *i8042;
+	struct rtc *rtc;
+	struct acpi_pm *pm;
+	struct debug_exit *debug_exit;
+	struct fw_cfg *fw_cfg;
+
+	/* Stop protocol: vCPUs and devices call machine_request_stop(). */
+	pthread_mutex_t stop_lock;
+	atomic_int stop;  /* enum machine_stop */
+	int stop_status;  /* for MACHINE_DEBUG_EXIT: the exit status */
+	int stop_fd;      /* eventfd the main loop polls; written once on stop */
+};
+
+/*
+ * Builds the VM from cfg (memory, irqchip, devices, firmware tables, kernel,
+ * vCPUs) without starting it. On failure returns NULL, sets *exit_code to the
+ * kvmm exit status that fits (66 bad kernel, 71 host resources...) and writes
+ * the reason into err.
+ */
+struct machine *machine_create(struct kvm *kvm, const struct machine_config *cfg, char *err,
+			       size_t errlen, int *exit_code);
+/* Starts the vCPU threads. */
+int machine_start(struct machine *m);
+/* Records why the VM stops and kicks every vCPU out of KVM_RUN. */
+void machine_request_stop(struct machine *m, enum machine_stop why, int status);
+/* Joins the vCPU threads (after a stop was requested) and frees everything. */
+void machine_destroy(struct machine *m);
+/* Presses the ACPI power button (SIGTERM, system_powerdown). */
+void machine_power_button(struct machine *m);
+/* Hands console input to the guest's UART; returns bytes accepted. */
+size_t machine_console_input(struct machine *m, const uint8_t *buf, size_t len);
+/* How many input bytes the UART can take now. */
+size_t machine_console_space(struct machine *m);
+
+#endif

@@ -1,0 +1,138 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""kvmm's test runner: every tier, one summary line.
+
+Tiers: unit (cmocka programs), integration (boots test guests with the real
+binary), linux (boots a Debian kernel; slow). --tier quick = unit+integration,
+--tier all = everything CI runs. The last line is always
+"N passed, N failed" (plus ", N skipped" when any were skipped).
+"""
+import argparse
+import glob
+import importlib.util
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from concurrent.futures import ThreadPoolExecutor
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "tests"))
+import harness  # noqa: E402
+
+TIERS = {
+    "unit": ["unit"],
+    "integration": ["integration"],
+    "linux": ["linux"],
+    "quick": ["unit", "integration"],
+    "all": ["unit", "integration", "linux"],
+}
+
+
+class Tally:
+    def __init__(self):
+        self.passed = self.failed = self.skipped = 0
+        self.failures = []
+
+    def record(self, status, name, detail="", seconds=0.0):
+        if status == "PASS":
+            self.passed += 1
+            print(f"PASS {name} ({seconds:.1f}s)", flush=True)
+        elif status == "SKIP":
+            self.skipped += 1
+            print(f"SKIP {name}: {detail}", flush=True)
+        else:
+            self.failed += 1
+            self.failures.append(name)
+            print(f"FAIL {name}\n{detail}", flush=True)
+
+
+def run_unit(build, tally, filt):
+    progs = sorted(glob.glob(os.path.join(build, "tests", "unit", "unit-*")))
+    progs = [p for p in progs if os.access(p, os.X_OK) and not p.endswith(".p")]
+    if not progs:
+        tally.record("FAIL", "unit", f"no unit test programs under {build}/tests/unit")
+        return
+    env = dict(os.environ, CMOCKA_MESSAGE_OUTPUT="TAP")
+    for prog in progs:
+        mod = os.path.basename(prog)[len("unit-"):]
+        if filt and not re.search(filt, "unit." + mod):
+            continue
+        start = time.monotonic()
+        try:
+            p = subprocess.run([prog], capture_output=True, timeout=120, env=env)
+        except subprocess.TimeoutExpired:
+            tally.record("FAIL", f"unit.{mod}", "timed out after 120s")
+            continue
+        out = p.stdout.decode(errors="replace")
+        seen = 0
+        for line in out.splitlines():
+            m = re.match(r"(not ok|ok) \d+ - (\S+)", line)
+            if m:
+                seen += 1
+                status = "PASS" if m.group(1) == "ok" else "FAIL"
+                tally.record(status, f"unit.{mod}.{m.group(2)}", out + p.stderr.decode(errors="replace"),
+                             time.monotonic() - start)
+        if p.returncode != 0 and seen == 0:
+            tally.record("FAIL", f"unit.{mod}", f"exit {p.returncode}\n{out}\n{p.stderr.decode(errors='replace')}")
+
+
+def load_integration():
+    for path in sorted(glob.glob(os.path.join(ROOT, "tests", "integration", "test_*.py"))):
+        name = "integration." + os.path.basename(path)[:-3]
+        spec = importlib.util.spec_from_file_location(name, path)
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+
+
+def run_one(ctx_factory, name, fn):
+    start = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="kvmm-test-") as tmp:
+        ctx = ctx_factory(tmp)
+        try:
+            fn(ctx)
+            return ("PASS", name, "", time.monotonic() - start)
+        except harness.Skip as e:
+            return ("SKIP", name, str(e), 0.0)
+        except Exception:  # noqa: BLE001 - any error is a test failure
+            return ("FAIL", name, traceback.format_exc(), time.monotonic() - start)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--build", default="build")
+    ap.add_argument("--tier", default="quick", choices=sorted(TIERS))
+    ap.add_argument("-k", dest="filter", help="only tests whose name matches this regex")
+    ap.add_argument("-j", dest="jobs", type=int, default=min(4, os.cpu_count() or 1))
+    args = ap.parse_args()
+    build = os.path.abspath(args.build)
+    tally = Tally()
+    tiers = TIERS[args.tier]
+
+    if "unit" in tiers:
+        run_unit(build, tally, args.filter)
+    load_integration()
+    selected = [(n, f) for (t, n, f) in harness.TESTS if t in tiers
+                and (not args.filter or re.search(args.filter, n))]
+
+    def factory(tmp):
+        return harness.Ctx(ROOT, build, tmp)
+
+    with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+        for status, name, detail, secs in pool.map(lambda t: run_one(factory, *t), selected):
+            tally.record(status, name, detail, secs)
+
+    if tally.failures:
+        print("\nfailed:\n  " + "\n  ".join(tally.failures))
+    line = f"{tally.passed} passed, {tally.failed} failed"
+    if tally.skipped:
+        line += f", {tally.skipped} skipped"
+    print(line)
+    return 1 if tally.failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
