@@ -3,7 +3,7 @@ BUILD   ?= build
 PYTHON  ?= python3
 MESON_OPTS ?=
 
-.PHONY: all kvmm guests deps check check-quick unit integration clean help format
+.PHONY: all kvmm guests deps check check-quick unit integration clean help format sanitize-build clang-build
 
 all: kvmm guests
 
@@ -21,9 +21,20 @@ deps:
 	@sh tools/install-deps.sh
 
 # Everything CI runs: unit, integration (several CPU counts and memory sizes),
-# the Linux boot test and the slow tiers. Ends with "N passed, N failed[, N skipped]".
-check: all
-	$(PYTHON) tests/run.py --build $(BUILD) --tier all
+# the Linux boot test, the whole suite again under ASan+UBSan+LSan, and a clang
+# -Werror build. Ends with "N passed, N failed[, N skipped]".
+check: all sanitize-build clang-build
+	$(PYTHON) tests/run.py --build $(BUILD) --tier all --sanitize-build $(BUILD)-asan
+
+# The same sources built with ASan+UBSan (LeakSanitizer included) for the sanitizer tier.
+sanitize-build:
+	[ -f $(BUILD)-asan/build.ninja ] || CC=clang meson setup $(BUILD)-asan -Db_sanitize=address,undefined -Db_lundef=false
+	ninja -C $(BUILD)-asan
+
+# gcc and clang must both build warning-free.
+clang-build:
+	[ -f $(BUILD)-clang/build.ninja ] || CC=clang meson setup $(BUILD)-clang
+	ninja -C $(BUILD)-clang
 
 # The fast edit-test loop (under 5 minutes): unit and integration tests.
 check-quick: all

@@ -41,10 +41,12 @@ class Result:
 
 
 class Ctx:
-    def __init__(self, root, build, tmp):
+    def __init__(self, root, build, tmp, kvmm_build=None):
         self.root = root
         self.build = build
-        self.kvmm = os.path.join(build, "kvmm")
+        # The kvmm under test may come from another build (the sanitizer one);
+        # guests and caches always come from the main build.
+        self.kvmm = os.path.join(kvmm_build or build, "kvmm")
         self.guests = os.path.join(build, "guest")
         self.tmp = tmp
 

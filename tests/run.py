@@ -21,6 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests"))
+sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
 import harness  # noqa: E402
 
 TIERS = {
@@ -30,6 +31,11 @@ TIERS = {
     "quick": ["unit", "integration"],
     "all": ["unit", "integration", "linux"],
 }
+
+# Sanitizer findings must change the exit status, which tests check exactly.
+os.environ.setdefault("ASAN_OPTIONS", "detect_leaks=1:exitcode=86:abort_on_error=0")
+os.environ.setdefault("UBSAN_OPTIONS", "halt_on_error=1:print_stacktrace=1:exitcode=87")
+os.environ.setdefault("LSAN_OPTIONS", "exitcode=88")
 
 
 class Tally:
@@ -50,7 +56,7 @@ class Tally:
             print(f"FAIL {name}\n{detail}", flush=True)
 
 
-def run_unit(build, tally, filt):
+def run_unit(build, tally, filt, prefix="unit"):
     progs = sorted(glob.glob(os.path.join(build, "tests", "unit", "unit-*")))
     progs = [p for p in progs if os.access(p, os.X_OK) and not p.endswith(".p")]
     if not progs:
@@ -59,13 +65,13 @@ def run_unit(build, tally, filt):
     env = dict(os.environ, CMOCKA_MESSAGE_OUTPUT="TAP")
     for prog in progs:
         mod = os.path.basename(prog)[len("unit-"):]
-        if filt and not re.search(filt, "unit." + mod):
+        if filt and not re.search(filt, f"{prefix}.{mod}"):
             continue
         start = time.monotonic()
         try:
             p = subprocess.run([prog], capture_output=True, timeout=120, env=env)
         except subprocess.TimeoutExpired:
-            tally.record("FAIL", f"unit.{mod}", "timed out after 120s")
+            tally.record("FAIL", f"{prefix}.{mod}", "timed out after 120s")
             continue
         out = p.stdout.decode(errors="replace")
         seen = 0
@@ -74,10 +80,10 @@ def run_unit(build, tally, filt):
             if m:
                 seen += 1
                 status = "PASS" if m.group(1) == "ok" else "FAIL"
-                tally.record(status, f"unit.{mod}.{m.group(2)}", out + p.stderr.decode(errors="replace"),
+                tally.record(status, f"{prefix}.{mod}.{m.group(2)}", out + p.stderr.decode(errors="replace"),
                              time.monotonic() - start)
         if p.returncode != 0 and seen == 0:
-            tally.record("FAIL", f"unit.{mod}", f"exit {p.returncode}\n{out}\n{p.stderr.decode(errors='replace')}")
+            tally.record("FAIL", f"{prefix}.{mod}", f"exit {p.returncode}\n{out}\n{p.stderr.decode(errors='replace')}")
 
 
 def load_integration():
@@ -107,6 +113,8 @@ def main():
     ap.add_argument("--tier", default="quick", choices=sorted(TIERS))
     ap.add_argument("-k", dest="filter", help="only tests whose name matches this regex")
     ap.add_argument("-j", dest="jobs", type=int, default=min(4, os.cpu_count() or 1))
+    ap.add_argument("--sanitize-build", help="also run unit and integration tests with the "
+                    "kvmm of this ASan/UBSan build directory (test names get an asan. prefix)")
     args = ap.parse_args()
     build = os.path.abspath(args.build)
     tally = Tally()
@@ -118,11 +126,17 @@ def main():
     selected = [(n, f) for (t, n, f) in harness.TESTS if t in tiers
                 and (not args.filter or re.search(args.filter, n))]
 
-    def factory(tmp):
-        return harness.Ctx(ROOT, build, tmp)
+    jobs = [(lambda tmp: harness.Ctx(ROOT, build, tmp), n, f) for n, f in selected]
+    if args.sanitize_build:
+        san = os.path.abspath(args.sanitize_build)
+        run_unit(san, tally, args.filter, prefix="asan.unit")
+        for tier, n, f in harness.TESTS:
+            if tier == "integration" and (not args.filter or re.search(args.filter, "asan." + n)):
+                jobs.append((lambda tmp, san=san: harness.Ctx(ROOT, build, tmp, kvmm_build=san),
+                             "asan." + n, f))
 
     with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
-        for status, name, detail, secs in pool.map(lambda t: run_one(factory, *t), selected):
+        for status, name, detail, secs in pool.map(lambda j: run_one(*j), jobs):
             tally.record(status, name, detail, secs)
 
     if tally.failures:

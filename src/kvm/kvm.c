@@ -172,7 +172,7 @@ int kvm_vm_set_memory(int vm_fd, uint32_t slot, uint64_t gpa, uint64_t size, voi
 	return xioctl(vm_fd, KVM_SET_USER_MEMORY_REGION, &r);
 }
 
-int kvm_vm_create_irqchip(int vm_fd)
+int kvm_vm_create_irqchip(int vm_fd, uint8_t ioapic_id)
 {
 	struct kvm_pit_config pit = {.flags = KVM_PIT_SPEAKER_DUMMY};
 	uint64_t identity = 0xfffbc000;
@@ -188,7 +188,66 @@ int kvm_vm_create_irqchip(int vm_fd)
 	rc = xioctl(vm_fd, KVM_CREATE_IRQCHIP, NULL);
 	if (rc < 0)
 		return rc;
+	rc = kvm_vm_set_pc_routing(vm_fd);
+	if (rc < 0)
+		return rc;
+	rc = kvm_vm_set_ioapic_id(vm_fd, ioapic_id);
+	if (rc < 0)
+		return rc;
 	return xioctl(vm_fd, KVM_CREATE_PIT2, &pit);
+}
+
+/*
+ * The PC's interrupt wiring (api.rst 4.52 KVM_SET_GSI_ROUTING): ISA IRQs 0-15
+ * reach the 8259 pair, and GSIs 0-23 the IOAPIC pins of the same number, except
+ * that the PIT's IRQ0 is wired to IOAPIC pin 2 and pin 2's cascade is absent.
+ * The MADT's and MP table's "IRQ0 -> GSI 2" override describes exactly this;
+ * KVM's default routing would leave the timer on pin 0.
+ */
+int kvm_vm_set_pc_routing(int vm_fd)
+{
+	struct kvm_irq_routing *r;
+	uint32_t n = 0;
+	int rc;
+
+	r = calloc(1, sizeof(*r) + 48 * sizeof(struct kvm_irq_routing_entry));
+	if (!r)
+		return -ENOMEM;
+	for (uint32_t gsi = 0; gsi < 16; gsi++) {
+		if (gsi == 2)
+			continue;
+		r->entries[n++] = (struct kvm_irq_routing_entry){
+			.gsi = gsi,
+			.type = KVM_IRQ_ROUTING_IRQCHIP,
+			.u.irqchip = {gsi < 8 ? KVM_IRQCHIP_PIC_MASTER : KVM_IRQCHIP_PIC_SLAVE,
+				      gsi % 8},
+		};
+	}
+	for (uint32_t gsi = 0; gsi < 24; gsi++) {
+		if (gsi == 2)
+			continue;
+		r->entries[n++] = (struct kvm_irq_routing_entry){
+			.gsi = gsi,
+			.type = KVM_IRQ_ROUTING_IRQCHIP,
+			.u.irqchip = {KVM_IRQCHIP_IOAPIC, gsi == 0 ? 2 : gsi},
+		};
+	}
+	r->nr = n;
+	rc = xioctl(vm_fd, KVM_SET_GSI_ROUTING, r);
+	free(r);
+	return rc;
+}
+
+/* The IOAPIC ID the firmware tables announce (KVM keeps its low 4 bits). */
+int kvm_vm_set_ioapic_id(int vm_fd, uint8_t id)
+{
+	struct kvm_irqchip chip = {.chip_id = KVM_IRQCHIP_IOAPIC};
+	int rc = xioctl(vm_fd, KVM_GET_IRQCHIP, &chip);
+
+	if (rc < 0)
+		return rc;
+	chip.chip.ioapic.id = id;
+	return xioctl(vm_fd, KVM_SET_IRQCHIP, &chip);
 }
 
 int kvm_vm_irq_line(int vm_fd, uint32_t gsi, int level)

@@ -34,8 +34,13 @@ int kvm_check_extension(const struct kvm *k, long cap);
 int kvm_vm_create(const struct kvm *k);
 int kvm_vm_check_extension(int vm_fd, long cap);
 int kvm_vm_set_memory(int vm_fd, uint32_t slot, uint64_t gpa, uint64_t size, void *host);
-/* In-kernel PIC+IOAPIC+LAPIC, PIT and the addresses Intel VMX needs. */
-int kvm_vm_create_irqchip(int vm_fd);
+/*
+ * In-kernel PIC+IOAPIC+LAPIC wired as a PC (IRQ0 on IOAPIC pin 2), the IOAPIC
+ * given ioapic_id, the PIT, and the addresses Intel VMX needs.
+ */
+int kvm_vm_create_irqchip(int vm_fd, uint8_t ioapic_id);
+int kvm_vm_set_pc_routing(int vm_fd);
+int kvm_vm_set_ioapic_id(int vm_fd, uint8_t id);
 int kvm_vm_irq_line(int vm_fd, uint32_t gsi, int level);
 
 /* Creates vCPU id: returns its fd or -errno. */

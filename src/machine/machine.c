@@ -38,7 +38,6 @@
 #define COM1_PORT 0x3f8
 #define COM1_GSI  4
 #define SCI_GSI   9
-#define DEBUG_EXIT_PORT 0xf4
 #define HUGE_2M   (2ULL << 20)
 
 /* A file mapped read-only; the kernel and initrd are parsed from such a map. */
@@ -187,7 +186,7 @@ static int machine_setup_devices(struct machine *m, char *err, size_t errlen)
 	if ((rc = uart_attach(m->uart, &m->bus, COM1_PORT)) ||
 	    (rc = i8042_attach(m->i8042, &m->bus)) || (rc = rtc_attach(m->rtc, &m->bus)) ||
 	    (rc = acpi_pm_attach(m->pm, &m->bus)) ||
-	    (rc = debug_exit_attach(m->debug_exit, &m->bus, DEBUG_EXIT_PORT)) ||
+	    (rc = debug_exit_attach(m->debug_exit, &m->bus)) ||
 	    (rc = fw_cfg_attach(m->fw_cfg, &m->bus)))
 		goto fail;
 	return 0;
@@ -202,10 +201,10 @@ static int machine_setup_tables(struct machine *m, uint64_t *rsdp, char *err, si
 	struct acpi_config ac = {
 		.ncpus = m->ncpus,
 		.sci_gsi = SCI_GSI,
-		.pm1a_evt_port = ACPI_PM1A_EVT_PORT,
-		.pm1a_cnt_port = ACPI_PM1A_CNT_PORT,
-		.pm_tmr_port = ACPI_PM_TMR_PORT,
-		.gpe0_port = ACPI_GPE0_PORT,
+		.pm1a_evt_port = ACPI_PM1A_EVT_BLK,
+		.pm1a_cnt_port = ACPI_PM1A_CNT_BLK,
+		.pm_tmr_port = ACPI_PM_TMR_BLK,
+		.gpe0_port = ACPI_GPE0_BLK,
 		.reset_port = ACPI_PM_RESET_PORT,
 		.reset_value = ACPI_PM_RESET_VALUE,
 		.s5_typ = ACPI_PM_S5_TYP,
@@ -227,7 +226,7 @@ static int machine_setup_tables(struct machine *m, uint64_t *rsdp, char *err, si
 			 strerror(-rc));
 		return rc;
 	}
-	rc = mptable_build(mp, LAYOUT_MPTABLE_MAX, LAYOUT_MPTABLE, m->ncpus, (uint8_t)m->ncpus,
+	rc = mptable_build(mp, LAYOUT_MPTABLE_MAX, LAYOUT_MPTABLE, m->ncpus, acpi_ioapic_id(m->ncpus),
 			   LAYOUT_IOAPIC, &used);
 	if (rc) {
 		snprintf(err, errlen, "cannot build the MP table for %d CPUs: %s", m->ncpus,
@@ -371,7 +370,7 @@ struct machine *machine_create(struct kvm *kvm, const struct machine_config *cfg
 	if (machine_setup_memory(m, err, errlen))
 		goto fail;
 	/* 2. Interrupt controllers and PIT, in the kernel. */
-	rc = kvm_vm_create_irqchip(m->vm_fd);
+	rc = kvm_vm_create_irqchip(m->vm_fd, acpi_ioapic_id(m->ncpus));
 	if (rc) {
 		snprintf(err, errlen, "cannot create the in-kernel irqchip/PIT: %s", strerror(-rc));
 		goto fail;

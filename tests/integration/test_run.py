@@ -151,3 +151,18 @@ def help_documents_everything(ctx):
     expect(p.returncode == 0 and "run" in p.stdout, "kvmm help")
     p = subprocess.run([ctx.kvmm, "help", "run"], capture_output=True, text=True)
     expect(p.returncode == 0 and "--kernel" in p.stdout, "kvmm help run")
+
+
+@test(params=["128M", "64G"])
+def memory_is_lazy(ctx, size):
+    """Guest RAM is reserved, not allocated: a big guest that touches little costs little."""
+    ctx.need_kvm()
+    if not os.path.exists("/usr/bin/time"):
+        from harness import Skip
+        raise Skip("/usr/bin/time (Debian package 'time') is not installed")
+    kernel = raw(ctx, "off", rawguest.POWEROFF)
+    p = subprocess.run(["/usr/bin/time", "-f", "maxrss=%M", ctx.kvmm, "run", "--kernel", kernel,
+                        "--memory", size], capture_output=True, text=True, timeout=60)
+    m = re.search(r"maxrss=(\d+)", p.stderr)
+    expect(p.returncode == 0 and m, f"exit {p.returncode}: {p.stderr[-500:]}")
+    expect(int(m.group(1)) < 32 * 1024, f"peak RSS {m.group(1)} KiB for a {size} guest")
