@@ -40,6 +40,8 @@
 #define PM1_SCI_BITS                                                                               \
 	(ACPI_PM1_TMR | ACPI_PM1_GBL | ACPI_PM1_PWRBTN | ACPI_PM1_SLPBTN | ACPI_PM1_RTC)
 #define PM1_CNT_KEEP (ACPI_PM1_BM_RLD | ACPI_PM1_SLP_TYP_MASK)
+/* Every defined PM1_STS bit (table 4.11); the others are reserved. */
+#define PM1_STS_BITS (PM1_EN_BITS | ACPI_PM1_BM_STS | ACPI_PM1_WAK_STS)
 
 /* Reset control register bits: SYS_RST 1, RST_CPU 2, FULL_RST 3. */
 #define RCR_RST_CPU 0x04
@@ -72,10 +74,15 @@ static uint64_t acpi_pm_ticks(void)
 	       (uint64_t)ts.tv_nsec * ACPI_PM_TIMER_HZ / 1000000000u;
 }
 
+static int acpi_pm_sci_level(const struct acpi_pm *pm)
+{
+	return (pm->pm1_sts & pm->pm1_en & PM1_SCI_BITS) || (pm->gpe0_sts & pm->gpe0_en);
+}
+
 /* With the lock held: the sink is a leaf, and level changes must stay ordered. */
 static void acpi_pm_update_sci(struct acpi_pm *pm)
 {
-	int level = (pm->pm1_sts & pm->pm1_en & PM1_SCI_BITS) || (pm->gpe0_sts & pm->gpe0_en);
+	int level = acpi_pm_sci_level(pm);
 
 	if (level != pm->sci_level) {
 		pm->sci_level = level;
@@ -228,6 +235,66 @@ void acpi_pm_press_power_button(struct acpi_pm *pm)
 	pm->pm1_sts |= ACPI_PM1_PWRBTN;
 	acpi_pm_update_sci(pm);
 	pthread_mutex_unlock(&pm->lock);
+}
+
+/*
+ * Snapshot format, version 1 (little-endian): u32 version; u16 PM1_STS, PM1_EN,
+ * PM1_CNT (as kept: SLP_TYP and BM_RLD; SCI_EN reads as 1 regardless), GPE0_STS,
+ * GPE0_EN; u8 reset control register; u32 PM timer count. The timer is saved as
+ * the count the guest would have read, not host ticks: the host clock of the
+ * restoring process has another origin.
+ */
+#define ACPI_PM_STATE_VERSION 1
+
+int acpi_pm_save(struct acpi_pm *pm, struct state_buf *b)
+{
+	pthread_mutex_lock(&pm->lock);
+	state_put_u32(b, ACPI_PM_STATE_VERSION);
+	state_put_u16(b, pm->pm1_sts);
+	state_put_u16(b, pm->pm1_en);
+	state_put_u16(b, pm->pm1_cnt);
+	state_put_u16(b, pm->gpe0_sts);
+	state_put_u16(b, pm->gpe0_en);
+	state_put_u8(b, pm->rcr);
+	state_put_u32(b, (uint32_t)(acpi_pm_ticks() - pm->tmr_start));
+	pthread_mutex_unlock(&pm->lock);
+	return b->error;
+}
+
+int acpi_pm_load(struct acpi_pm *pm, struct state_reader *r)
+{
+	uint16_t pm1_sts, pm1_en, pm1_cnt, gpe0_sts, gpe0_en;
+	uint8_t rcr;
+	uint32_t tmr;
+
+	if (state_get_u32(r) != ACPI_PM_STATE_VERSION)
+		state_reader_fail(r);
+	pm1_sts = state_get_u16(r);
+	pm1_en = state_get_u16(r);
+	pm1_cnt = state_get_u16(r);
+	gpe0_sts = state_get_u16(r); /* all 16 GPE0 bits are defined */
+	gpe0_en = state_get_u16(r);
+	rcr = state_get_u8(r);
+	tmr = state_get_u32(r); /* any count: the 32-bit timer wraps */
+	if ((pm1_sts & ~PM1_STS_BITS) || (pm1_en & ~PM1_EN_BITS) || (pm1_cnt & ~PM1_CNT_KEEP) ||
+	    (rcr & ~RCR_KEEP))
+		state_reader_fail(r);
+	if (state_reader_finish(r))
+		return -EINVAL;
+	pthread_mutex_lock(&pm->lock);
+	pm->pm1_sts = pm1_sts;
+	pm->pm1_en = pm1_en;
+	pm->pm1_cnt = pm1_cnt;
+	pm->gpe0_sts = gpe0_sts;
+	pm->gpe0_en = gpe0_en;
+	pm->rcr = rcr;
+	/* Rebased so the next read continues from tmr (modulo 2^64, like every read). */
+	pm->tmr_start = acpi_pm_ticks() - tmr;
+	/* The new machine's line may be anywhere: drive it, even if it seems unchanged. */
+	pm->sci_level = acpi_pm_sci_level(pm);
+	irq_set_level(&pm->irq, pm->sci_gsi, pm->sci_level);
+	pthread_mutex_unlock(&pm->lock);
+	return 0;
 }
 
 struct acpi_pm *acpi_pm_create(const struct irq_sink *irq, uint32_t sci_gsi,

@@ -12,6 +12,7 @@
 
 #include "machine/bus.h"
 #include "machine/irq.h"
+#include "state/buf.h"
 
 /* One 64-byte I/O block holds every register below except the reset port. */
 #define ACPI_PM_BASE 0x600
@@ -80,5 +81,16 @@ void acpi_pm_reset_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len
 
 /* The host pressed the power button (fixed hardware button): PWRBTN_STS, SCI if enabled. */
 void acpi_pm_press_power_button(struct acpi_pm *pm);
+
+/*
+ * Snapshot state: PM1 status, enable and control, GPE0 status and enable, the
+ * reset register, and the PM timer's count at the time of saving. acpi_pm_save
+ * appends format version 1 to b and returns 0 or b's error. acpi_pm_load checks
+ * everything in r (exactly this device's state) and either applies all of it, so
+ * that the timer counts on from the saved value, and drives the SCI to the
+ * restored level, or returns -EINVAL and leaves the device as it was.
+ */
+int acpi_pm_save(struct acpi_pm *pm, struct state_buf *b);
+int acpi_pm_load(struct acpi_pm *pm, struct state_reader *r);
 
 #endif

@@ -7,7 +7,9 @@
  * "kvmm finished normally".
  *
  * There is no mutable state after creation, hence no lock: concurrent writers
- * each call exit_fn, and the first exit wins in the caller.
+ * each call exit_fn, and the first exit wins in the caller. For the same reason
+ * it has no save/load: a snapshot has nothing of it to carry (the exit callback
+ * belongs to the machine that is restored).
  */
 #include "hw/debug_exit.h"
 

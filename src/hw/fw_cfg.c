@@ -348,6 +348,50 @@ void fw_cfg_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bool 
 	pthread_mutex_unlock(&f->lock);
 }
 
+/*
+ * Snapshot format, version 1 (little-endian): u32 version; u16 selector; u32
+ * offset into the selected item; u32 DMA address high half. A DMA transfer runs
+ * to completion inside the write that starts it, so nothing else is in flight.
+ */
+#define FW_CFG_STATE_VERSION 1
+
+int fw_cfg_save(struct fw_cfg *f, struct state_buf *b)
+{
+	pthread_mutex_lock(&f->lock);
+	state_put_u32(b, FW_CFG_STATE_VERSION);
+	state_put_u16(b, f->sel);
+	state_put_u32(b, f->off);
+	state_put_u32(b, f->dma_high);
+	pthread_mutex_unlock(&f->lock);
+	return b->error;
+}
+
+int fw_cfg_load(struct fw_cfg *f, struct state_reader *r)
+{
+	uint16_t sel;
+	uint32_t off, dma_high;
+
+	if (state_get_u32(r) != FW_CFG_STATE_VERSION)
+		state_reader_fail(r);
+	sel = state_get_u16(r);
+	off = state_get_u32(r);
+	dma_high = state_get_u32(r);
+	if (state_reader_finish(r))
+		return -EINVAL;
+	/*
+	 * Any selector and offset are safe: fw_cfg_cursor treats a key without an item
+	 * as unknown (reads zeros) and an offset at or past the item's end as exhausted
+	 * (reads zeros, never advances), which is also what the guest must see when the
+	 * restoring machine's item is shorter or missing.
+	 */
+	pthread_mutex_lock(&f->lock);
+	f->sel = sel;
+	f->off = off;
+	f->dma_high = dma_high;
+	pthread_mutex_unlock(&f->lock);
+	return 0;
+}
+
 static void fw_cfg_dma_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bool is_write)
 {
 	fw_cfg_io(opaque, offset + FW_CFG_OFF_DMA_HIGH, data, len, is_write);

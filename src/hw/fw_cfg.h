@@ -13,6 +13,7 @@
 
 #include "machine/bus.h"
 #include "machine/gmem.h"
+#include "state/buf.h"
 
 #define FW_CFG_PORT_SEL	     0x510 /* selector, 16-bit little-endian */
 #define FW_CFG_PORT_DATA     0x511 /* data, 8-bit */
@@ -104,5 +105,16 @@ int fw_cfg_add_file(struct fw_cfg *f, const char *name, const void *data, size_t
 
 /* The bus handler: offset from FW_CFG_PORT_SEL (FW_CFG_OFF_*). */
 void fw_cfg_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bool is_write);
+
+/*
+ * Snapshot state: the selector, the read offset into the selected item and the
+ * latched high half of the DMA address. Not the items: the restoring machine adds
+ * them from its own configuration. fw_cfg_save appends format version 1 to b and
+ * returns 0 or b's error. fw_cfg_load checks r (exactly this device's state) and
+ * either applies it or returns -EINVAL and leaves the device as it was; a
+ * selector naming an item this device lacks reads as an unknown item.
+ */
+int fw_cfg_save(struct fw_cfg *f, struct state_buf *b);
+int fw_cfg_load(struct fw_cfg *f, struct state_reader *r);
 
 #endif

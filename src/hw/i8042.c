@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <string.h>
 
 /* Status register (port 0x64 read). */
 #define STS_OBF	    0x01 /* output buffer full */
@@ -73,14 +74,23 @@ static void i8042_set_line(struct i8042 *k, int *cur, uint32_t gsi, int level)
 	}
 }
 
-/* Called with the lock held: the sink is a leaf and ordering must follow state. */
-static void i8042_update_irq(struct i8042 *k)
+/* The levels IRQ1 and IRQ12 follow: the output buffer's owner, if its interrupt is on. */
+static void i8042_levels(const struct i8042 *k, int *kbd, int *aux_line)
 {
 	bool aux = k->count && (k->queue[k->head].sts & STS_AUXDATA);
 
-	i8042_set_line(k, &k->kbd_level, I8042_KBD_GSI,
-		       k->count && !aux && (k->ram[0] & CTR_KBDINT));
-	i8042_set_line(k, &k->aux_level, I8042_AUX_GSI, aux && (k->ram[0] & CTR_AUXINT));
+	*kbd = k->count && !aux && (k->ram[0] & CTR_KBDINT);
+	*aux_line = aux && (k->ram[0] & CTR_AUXINT);
+}
+
+/* Called with the lock held: the sink is a leaf and ordering must follow state. */
+static void i8042_update_irq(struct i8042 *k)
+{
+	int kbd, aux;
+
+	i8042_levels(k, &kbd, &aux);
+	i8042_set_line(k, &k->kbd_level, I8042_KBD_GSI, kbd);
+	i8042_set_line(k, &k->aux_level, I8042_AUX_GSI, aux);
 }
 
 static void i8042_queue(struct i8042 *k, uint8_t val, uint8_t sts)
@@ -265,6 +275,109 @@ void i8042_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bool i
 	/* Outside the lock: resetting the machine may come back to this device. */
 	if (reset && k->reset)
 		k->reset(k->opaque);
+}
+
+/*
+ * Snapshot format, version 1 (little-endian): u32 version; 32 bytes of controller
+ * RAM; u8 output port, SYS flag (0/1), last-write-was-command flag (0/1), pending
+ * controller command (0, 60h-7Fh or D1h-D4h), pending keyboard command (0, EDh,
+ * F0h or F3h), last byte read; u8 queue count (at most 16) and that many
+ * (value, status bits) pairs, oldest first. The status register and the line
+ * levels follow from these.
+ */
+#define I8042_STATE_VERSION 1
+
+int i8042_save(struct i8042 *k, struct state_buf *b)
+{
+	pthread_mutex_lock(&k->lock);
+	state_put_u32(b, I8042_STATE_VERSION);
+	state_put_bytes(b, k->ram, sizeof(k->ram));
+	state_put_u8(b, k->outport);
+	state_put_u8(b, k->sys);
+	state_put_u8(b, k->last_was_cmd);
+	state_put_u8(b, k->pending_cmd);
+	state_put_u8(b, k->kbd_pending);
+	state_put_u8(b, k->last_read);
+	state_put_u8(b, (uint8_t)k->count);
+	for (unsigned i = 0; i < k->count; i++) {
+		const struct i8042_byte *e = &k->queue[(k->head + i) % I8042_QUEUE];
+
+		state_put_u8(b, e->val);
+		state_put_u8(b, e->sts);
+	}
+	pthread_mutex_unlock(&k->lock);
+	return b->error;
+}
+
+/* The values i8042_command leaves waiting for a data byte. */
+static bool i8042_valid_pending_cmd(uint8_t cmd)
+{
+	return cmd == 0 || (cmd >= 0x60 && cmd <= 0x7f) || (cmd >= 0xd1 && cmd <= 0xd4);
+}
+
+/* The keyboard commands i8042_kbd_write leaves waiting for a parameter. */
+static bool i8042_valid_kbd_pending(uint8_t cmd)
+{
+	return cmd == 0 || cmd == 0xed || cmd == 0xf0 || cmd == 0xf3;
+}
+
+/* Reads and checks the fields into t; the reader's error says whether they are usable. */
+static void i8042_read_state(struct i8042 *t, struct state_reader *r)
+{
+	uint8_t sys, last_was_cmd;
+
+	if (state_get_u32(r) != I8042_STATE_VERSION)
+		state_reader_fail(r);
+	state_get_bytes(r, t->ram, sizeof(t->ram)); /* plain controller RAM: any value */
+	t->outport = state_get_u8(r);
+	sys = state_get_u8(r);
+	last_was_cmd = state_get_u8(r);
+	t->sys = sys;
+	t->last_was_cmd = last_was_cmd;
+	t->pending_cmd = state_get_u8(r);
+	t->kbd_pending = state_get_u8(r);
+	t->last_read = state_get_u8(r);
+	if (sys > 1 || last_was_cmd > 1 || !i8042_valid_pending_cmd(t->pending_cmd) ||
+	    !i8042_valid_kbd_pending(t->kbd_pending))
+		state_reader_fail(r);
+	t->head = 0;
+	t->count = state_get_u8(r);
+	if (t->count > I8042_QUEUE) {
+		state_reader_fail(r);
+		return;
+	}
+	for (unsigned i = 0; i < t->count; i++) {
+		t->queue[i].val = state_get_u8(r);
+		t->queue[i].sts = state_get_u8(r);
+		if (t->queue[i].sts & ~(STS_AUXDATA | STS_TIMEOUT))
+			state_reader_fail(r);
+	}
+}
+
+int i8042_load(struct i8042 *k, struct state_reader *r)
+{
+	struct i8042 tmp = {0}, *t = &tmp; /* only the state fields of the copy are used */
+
+	i8042_read_state(t, r);
+	if (state_reader_finish(r))
+		return -EINVAL;
+	pthread_mutex_lock(&k->lock);
+	memcpy(k->ram, t->ram, sizeof(k->ram));
+	k->outport = t->outport;
+	k->sys = t->sys;
+	k->last_was_cmd = t->last_was_cmd;
+	k->pending_cmd = t->pending_cmd;
+	k->kbd_pending = t->kbd_pending;
+	k->last_read = t->last_read;
+	memcpy(k->queue, t->queue, sizeof(k->queue));
+	k->head = t->head;
+	k->count = t->count;
+	/* The new machine's lines may be anywhere: drive both, even if they seem unchanged. */
+	i8042_levels(k, &k->kbd_level, &k->aux_level);
+	irq_set_level(&k->irq, I8042_KBD_GSI, k->kbd_level);
+	irq_set_level(&k->irq, I8042_AUX_GSI, k->aux_level);
+	pthread_mutex_unlock(&k->lock);
+	return 0;
 }
 
 static void i8042_command_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len,

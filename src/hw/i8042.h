@@ -11,6 +11,7 @@
 
 #include "machine/bus.h"
 #include "machine/irq.h"
+#include "state/buf.h"
 
 #define I8042_DATA_PORT	   0x60
 #define I8042_COMMAND_PORT 0x64 /* status on read */
@@ -35,5 +36,16 @@ void i8042_destroy(struct i8042 *k);
 
 /* The bus handler; offset is I8042_OFF_DATA or I8042_OFF_COMMAND. */
 void i8042_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bool is_write);
+
+/*
+ * Snapshot state: controller RAM (command byte first), output port, flags, the
+ * half-done controller and keyboard commands and the output queue. i8042_save
+ * appends format version 1 to b and returns 0 or b's error. i8042_load checks
+ * everything in r (exactly this device's state) and either applies all of it and
+ * drives IRQ1 and IRQ12 to the restored levels, or returns -EINVAL and leaves the
+ * device as it was.
+ */
+int i8042_save(struct i8042 *k, struct state_buf *b);
+int i8042_load(struct i8042 *k, struct state_reader *r);
 
 #endif

@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "arch/x86/e820.h"
@@ -288,6 +289,62 @@ void rtc_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bool is_
 		}
 	}
 	pthread_mutex_unlock(&r->lock);
+}
+
+/*
+ * Snapshot format, version 1 (little-endian): u32 version; u8 index (0-127);
+ * the 128 CMOS bytes; i64 guest seconds minus host (CLOCK_REALTIME) seconds.
+ * Register A never holds UIP (computed on read), C is always 0 (no interrupt
+ * sources are modelled, so no flag is ever set) and D always VRT.
+ */
+#define RTC_STATE_VERSION 1
+/*
+ * About 34,800 years: far more than the registers can express (years 0-9999), and
+ * small enough that host seconds plus offset cannot overflow.
+ */
+#define RTC_MAX_OFFSET ((int64_t)1 << 40)
+
+int rtc_save(struct rtc *r, struct state_buf *b)
+{
+	pthread_mutex_lock(&r->lock);
+	state_put_u32(b, RTC_STATE_VERSION);
+	state_put_u8(b, r->index);
+	state_put_bytes(b, r->cmos, sizeof(r->cmos));
+	state_put_u64(b, (uint64_t)r->offset);
+	pthread_mutex_unlock(&r->lock);
+	return b->error;
+}
+
+int rtc_load(struct rtc *r, struct state_reader *rd)
+{
+	uint8_t index, cmos[RTC_CMOS_SIZE];
+	uint64_t raw;
+	int64_t offset;
+
+	if (state_get_u32(rd) != RTC_STATE_VERSION)
+		state_reader_fail(rd);
+	index = state_get_u8(rd);
+	state_get_bytes(rd, cmos, sizeof(cmos));
+	raw = state_get_u64(rd);
+	/* Two's complement without an implementation-defined conversion. */
+	offset = raw > INT64_MAX ? -(int64_t)(~raw) - 1 : (int64_t)raw;
+	if (index >= RTC_CMOS_SIZE || (cmos[REG_A] & A_UIP) || cmos[REG_C] ||
+	    cmos[REG_D] != D_VRT || offset > RTC_MAX_OFFSET || offset < -RTC_MAX_OFFSET)
+		state_reader_fail(rd);
+	if (state_reader_finish(rd))
+		return -EINVAL;
+	/*
+	 * The time registers are what the guest wrote under SET, or a stale copy of the
+	 * clock that the next read replaces, so any byte is fine: rtc_commit clamps.
+	 * No interrupt sources are modelled, so IRQ8 is never raised and there is no
+	 * line level to restore.
+	 */
+	pthread_mutex_lock(&r->lock);
+	r->index = index;
+	memcpy(r->cmos, cmos, sizeof(r->cmos));
+	r->offset = offset;
+	pthread_mutex_unlock(&r->lock);
+	return 0;
 }
 
 static void rtc_set_u16(uint8_t *c, unsigned reg, uint64_t v)

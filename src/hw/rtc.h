@@ -11,6 +11,7 @@
 
 #include "machine/bus.h"
 #include "machine/irq.h"
+#include "state/buf.h"
 
 #define RTC_INDEX_PORT 0x70
 #define RTC_DATA_PORT  0x71
@@ -35,5 +36,15 @@ void rtc_destroy(struct rtc *r);
 
 /* The bus handler: offset 0 is the index port, 1 the data port. */
 void rtc_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bool is_write);
+
+/*
+ * Snapshot state: the index register, the 128 CMOS bytes and the guest clock as
+ * an offset from host time, so the restored guest clock reads host time at
+ * restore plus that offset. rtc_save appends format version 1 to b and returns 0
+ * or b's error. rtc_load checks everything in r (exactly this device's state) and
+ * either applies all of it or returns -EINVAL and leaves the device as it was.
+ */
+int rtc_save(struct rtc *r, struct state_buf *b);
+int rtc_load(struct rtc *r, struct state_reader *rd);
 
 #endif

@@ -23,6 +23,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 /* Register offsets (Table II). */
 #define UART_RBR 0 /* read, DLAB=0 */
@@ -169,6 +170,12 @@ static uint8_t uart_pending(const struct uart *u)
 	return IIR_NO_INT;
 }
 
+/* The INTR pin reaches the interrupt line only through OUT2. */
+static int uart_line_level(const struct uart *u)
+{
+	return uart_pending(u) != IIR_NO_INT && (u->mcr & MCR_OUT2);
+}
+
 /*
  * Drives the line to its current level. Called with the lock held so that level
  * changes from concurrent vCPUs reach the irqchip in the order they were decided;
@@ -176,7 +183,7 @@ static uint8_t uart_pending(const struct uart *u)
  */
 static void uart_update_irq(struct uart *u)
 {
-	int level = uart_pending(u) != IIR_NO_INT && (u->mcr & MCR_OUT2);
+	int level = uart_line_level(u);
 
 	if (level != u->irq_level) {
 		u->irq_level = level;
@@ -377,6 +384,117 @@ size_t uart_rx_space(struct uart *u)
 	n += UART_BACKLOG_SIZE - u->bl_count;
 	pthread_mutex_unlock(&u->lock);
 	return n;
+}
+
+/*
+ * Snapshot format, version 1 (little-endian): u32 version; u8 IER, LCR, MCR, MSR
+ * (with its delta bits), SCR, DLL, DLM, FCR (as kept: enable, DMA mode, trigger),
+ * the sticky LSR error bits and the THRE-interrupt flag (0/1); u8 RX count and
+ * that many bytes, oldest first; u16 backlog count and that many bytes, oldest
+ * first. LSR.DR/THRE/TEMT, IIR and the line level follow from these.
+ */
+#define UART_STATE_VERSION 1
+
+int uart_save(struct uart *u, struct state_buf *b)
+{
+	pthread_mutex_lock(&u->lock);
+	state_put_u32(b, UART_STATE_VERSION);
+	state_put_u8(b, u->ier);
+	state_put_u8(b, u->lcr);
+	state_put_u8(b, u->mcr);
+	state_put_u8(b, u->msr);
+	state_put_u8(b, u->scr);
+	state_put_u8(b, u->dll);
+	state_put_u8(b, u->dlm);
+	state_put_u8(b, u->fcr);
+	state_put_u8(b, u->lsr_err);
+	state_put_u8(b, u->thr_ipending);
+	state_put_u8(b, (uint8_t)u->rx_count);
+	for (unsigned i = 0; i < u->rx_count; i++)
+		state_put_u8(b, u->rx_fifo[(u->rx_head + i) % UART_FIFO_SIZE]);
+	state_put_u16(b, (uint16_t)u->bl_count);
+	for (unsigned i = 0; i < u->bl_count; i++)
+		state_put_u8(b, u->backlog[(u->bl_head + i) % UART_BACKLOG_SIZE]);
+	pthread_mutex_unlock(&u->lock);
+	return b->error;
+}
+
+/* Reads and checks the fields into t; the reader's error says whether they are usable. */
+static void uart_read_state(struct uart *t, struct state_reader *r)
+{
+	uint8_t thr;
+
+	if (state_get_u32(r) != UART_STATE_VERSION)
+		state_reader_fail(r);
+	t->ier = state_get_u8(r);
+	t->lcr = state_get_u8(r);
+	t->mcr = state_get_u8(r);
+	t->msr = state_get_u8(r);
+	t->scr = state_get_u8(r);
+	t->dll = state_get_u8(r);
+	t->dlm = state_get_u8(r);
+	t->fcr = state_get_u8(r);
+	t->lsr_err = state_get_u8(r);
+	thr = state_get_u8(r);
+	t->thr_ipending = thr;
+	if ((t->ier & ~IER_MASK) || (t->mcr & ~MCR_MASK) || (t->lsr_err & ~LSR_ERR_BITS) || thr > 1)
+		state_reader_fail(r);
+	/* What uart_write_fcr can leave: 0, or enabled with DMA mode and a trigger level. */
+	if ((t->fcr & ~(FCR_ENABLE | FCR_DMA_MODE | (3u << FCR_TRIG_SHIFT))) ||
+	    (t->fcr && !(t->fcr & FCR_ENABLE)))
+		state_reader_fail(r);
+	/* The MSR's line bits always mirror the inputs (MCR in loopback); deltas are free. */
+	if ((t->msr & (uint8_t)~MSR_DELTA) != uart_modem_lines(t))
+		state_reader_fail(r);
+
+	t->rx_head = 0;
+	t->rx_count = state_get_u8(r);
+	if (t->rx_count > uart_rx_capacity(t)) {
+		state_reader_fail(r);
+		return;
+	}
+	state_get_bytes(r, t->rx_fifo, t->rx_count);
+	t->bl_head = 0;
+	t->bl_count = state_get_u16(r);
+	if (t->bl_count > UART_BACKLOG_SIZE) {
+		state_reader_fail(r);
+		return;
+	}
+	state_get_bytes(r, t->backlog, t->bl_count);
+	/* With the line connected the backlog only waits behind a full receiver. */
+	if (!uart_loopback(t) && t->bl_count && t->rx_count < uart_rx_capacity(t))
+		state_reader_fail(r);
+}
+
+int uart_load(struct uart *u, struct state_reader *r)
+{
+	struct uart tmp = {0}, *t = &tmp; /* only the state fields of the copy are used */
+
+	uart_read_state(t, r);
+	if (state_reader_finish(r))
+		return -EINVAL;
+	pthread_mutex_lock(&u->lock);
+	u->ier = t->ier;
+	u->lcr = t->lcr;
+	u->mcr = t->mcr;
+	u->msr = t->msr;
+	u->scr = t->scr;
+	u->dll = t->dll;
+	u->dlm = t->dlm;
+	u->fcr = t->fcr;
+	u->lsr_err = t->lsr_err;
+	u->thr_ipending = t->thr_ipending;
+	memcpy(u->rx_fifo, t->rx_fifo, sizeof(u->rx_fifo));
+	u->rx_head = t->rx_head;
+	u->rx_count = t->rx_count;
+	memcpy(u->backlog, t->backlog, sizeof(u->backlog));
+	u->bl_head = t->bl_head;
+	u->bl_count = t->bl_count;
+	/* The new machine's line may be anywhere: drive it, even if it seems unchanged. */
+	u->irq_level = uart_line_level(u);
+	irq_set_level(&u->irq, u->gsi, u->irq_level);
+	pthread_mutex_unlock(&u->lock);
+	return 0;
 }
 
 struct uart *uart_create(const char *name, const struct irq_sink *irq, uint32_t gsi, uart_tx_fn tx,

@@ -12,6 +12,7 @@
 
 #include "machine/bus.h"
 #include "machine/irq.h"
+#include "state/buf.h"
 
 #define UART_NR_REGS	  8
 #define UART_FIFO_SIZE	  16
@@ -52,5 +53,16 @@ void uart_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bool is
 size_t uart_receive(struct uart *u, const uint8_t *buf, size_t len);
 /* How many bytes uart_receive would accept now. */
 size_t uart_rx_space(struct uart *u);
+
+/*
+ * Snapshot state: every guest-visible register, the RX FIFO, the THRE-interrupt
+ * flag and the host-side backlog; not the tx callback or irq sink, which belong to
+ * the machine that loads it. uart_save appends format version 1 to b and returns 0
+ * or b's error. uart_load checks everything in r (which must hold exactly this
+ * device's state) and either applies all of it and drives the line to the restored
+ * level, or returns -EINVAL and leaves the device as it was.
+ */
+int uart_save(struct uart *u, struct state_buf *b);
+int uart_load(struct uart *u, struct state_reader *r);
 
 #endif

@@ -13,6 +13,7 @@
 
 #include "hw/fw_cfg.h"
 #include "machine/gmem.h"
+#include "state/buf.h"
 
 #define RAM_SIZE  0x10000
 #define HIGH_SIZE 0x1000
@@ -396,6 +397,231 @@ static void test_dma_skip_select(void **state)
 	assert_memory_equal(c->ram + 0x3000, "bc", 2);
 }
 
+/* --- snapshots ----------------------------------------------------------- */
+
+/* Byte offsets in a version-1 stream. */
+#define S_SEL  4
+#define S_OFF  6
+#define S_HIGH 10
+#define S_LEN  14
+
+static void save(struct fw_cfg *f, struct state_buf *b)
+{
+	state_buf_init(b);
+	assert_int_equal(fw_cfg_save(f, b), 0);
+	assert_int_equal(b->len, S_LEN);
+}
+
+static int load(struct fw_cfg *f, const void *p, size_t n)
+{
+	struct state_reader r;
+
+	state_reader_init(&r, p, n);
+	return fw_cfg_load(f, &r);
+}
+
+static void sel_of(struct fw_cfg *f, uint16_t key)
+{
+	uint8_t d[2] = {(uint8_t)key, (uint8_t)(key >> 8)};
+
+	fw_cfg_io(f, FW_CFG_OFF_SEL, d, 2, true);
+}
+
+static uint32_t le32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static uint8_t data_of(struct fw_cfg *f)
+{
+	uint8_t v = 0xee;
+
+	fw_cfg_io(f, FW_CFG_OFF_DATA, &v, 1, false);
+	return v;
+}
+
+/* What the restored machine rebuilds from its config: the same items. */
+static struct fw_cfg *machine_items(struct ctx *c, size_t file_len)
+{
+	struct fw_cfg *f = fw_cfg_create(&c->m);
+	uint8_t blob[200];
+
+	assert_non_null(f);
+	for (size_t i = 0; i < sizeof(blob); i++)
+		blob[i] = (uint8_t)(i * 7 + 1);
+	assert_int_equal(fw_cfg_add_u32(f, FW_CFG_NB_CPUS, 4), 0);
+	if (file_len)
+		assert_int_equal(fw_cfg_add_file(f, "etc/blob", blob, file_len), 0);
+	return f;
+}
+
+/* Starts a DMA read of len bytes to dst with the descriptor at desc, high half latched already. */
+static void dma_low(struct ctx *c, struct fw_cfg *f, uint64_t desc, uint32_t len, uint64_t dst)
+{
+	uint8_t lo[4];
+
+	put_desc(c, desc, FW_CFG_DMA_CTL_READ, len, dst);
+	put_be32(lo, (uint32_t)desc);
+	fw_cfg_io(f, FW_CFG_OFF_DMA_LOW, lo, 4, true);
+	assert_int_equal(be32(gmem_ptr(&c->m, desc, 4)), 0);
+}
+
+/* Halfway through a file, with the DMA high half latched: both go on in step. */
+static void test_snapshot_roundtrip(void **state)
+{
+	struct ctx *c = *state;
+	struct fw_cfg *a = machine_items(c, 200), *b = machine_items(c, 200);
+	struct state_buf sa, sb;
+	uint8_t hi[4];
+
+	sel_of(a, FW_CFG_FILE_FIRST);
+	for (int i = 0; i < 37; i++)
+		data_of(a);
+	put_be32(hi, (uint32_t)(HIGH_GPA >> 32));
+	fw_cfg_io(a, FW_CFG_OFF_DMA_HIGH, hi, 4, true);
+
+	save(a, &sa);
+	assert_int_equal(load(b, sa.data, sa.len), 0);
+	save(b, &sb);
+	assert_memory_equal(sb.data, sa.data, S_LEN);
+	/* The latched high half: a low-half write alone reaches a descriptor above 4 GiB. */
+	dma_low(c, a, HIGH_GPA + 0x100, 50, 0x1000);
+	dma_low(c, b, HIGH_GPA + 0x200, 50, 0x2000);
+	assert_memory_equal(c->ram + 0x2000, c->ram + 0x1000, 50);
+	assert_int_equal(c->ram[0x1000], (uint8_t)(37 * 7 + 1));
+	/* Then the rest through the data port, and the zeros past the end. */
+	for (int i = 87; i < 210; i++)
+		assert_int_equal(data_of(b), data_of(a));
+	assert_int_equal(data_of(b), 0);
+	fw_cfg_destroy(a);
+	fw_cfg_destroy(b);
+	state_buf_free(&sa);
+	state_buf_free(&sb);
+}
+
+/* A selector or offset the restoring machine's items do not match reads as unknown/exhausted. */
+static void test_snapshot_missing_item(void **state)
+{
+	struct ctx *c = *state;
+	struct fw_cfg *a = machine_items(c, 200), *none = machine_items(c, 0),
+		      *shorter = machine_items(c, 5);
+	struct state_buf sa;
+	uint8_t lo[4];
+
+	sel_of(a, FW_CFG_FILE_FIRST);
+	for (int i = 0; i < 10; i++)
+		data_of(a);
+	save(a, &sa);
+	assert_int_equal(load(none, sa.data, sa.len), 0);
+	assert_int_equal(load(shorter, sa.data, sa.len), 0);
+	for (int i = 0; i < 8; i++) {
+		assert_int_equal(data_of(none), 0);
+		assert_int_equal(data_of(shorter), 0);
+	}
+	/* A DMA read past the end writes zeros and leaves the cursor where it was. */
+	memset(c->ram + 0x3000, 0xaa, 8);
+	put_desc(c, 0x100, FW_CFG_DMA_CTL_READ, 8, 0x3000);
+	put_be32(lo, 0x100);
+	fw_cfg_io(shorter, FW_CFG_OFF_DMA_LOW, lo, 4, true);
+	assert_int_equal(be32(c->ram + 0x100), 0);
+	assert_memory_equal(c->ram + 0x3000, "\0\0\0\0\0\0\0\0", 8);
+	/* Selecting again works as on any device. */
+	sel_of(shorter, FW_CFG_FILE_FIRST);
+	assert_int_equal(data_of(shorter), 1);
+	sel_of(none, FW_CFG_NB_CPUS);
+	assert_int_equal(data_of(none), 4);
+	fw_cfg_destroy(a);
+	fw_cfg_destroy(none);
+	fw_cfg_destroy(shorter);
+	state_buf_free(&sa);
+}
+
+/* Any selector and offset load and stay harmless: the cursor never runs past an item. */
+static void test_snapshot_extreme_values(void **state)
+{
+	struct ctx *c = *state;
+	struct fw_cfg *f = machine_items(c, 200);
+	static const uint16_t sels[] = {0xffff,
+					0x7fff,
+					0xbfff,
+					FW_CFG_WRITE_CHANNEL | FW_CFG_FILE_FIRST,
+					FW_CFG_ARCH_LOCAL | 0x1f,
+					FW_CFG_FILE_FIRST};
+	struct state_buf s, t;
+	uint8_t lo[4];
+
+	save(f, &s);
+	for (unsigned i = 0; i < sizeof(sels) / sizeof(sels[0]); i++) {
+		s.data[S_SEL] = (uint8_t)sels[i];
+		s.data[S_SEL + 1] = (uint8_t)(sels[i] >> 8);
+		memset(s.data + S_OFF, 0xff, 4); /* offset 0xffffffff */
+		assert_int_equal(load(f, s.data, s.len), 0);
+		assert_int_equal(data_of(f), 0);
+		put_desc(c, 0x100, FW_CFG_DMA_CTL_SKIP, 0xffffffff, 0);
+		put_be32(lo, 0x100);
+		fw_cfg_io(f, FW_CFG_OFF_DMA_LOW, lo, 4, true);
+		dma_low(c, f, 0x100, 4, 0x3000);
+		assert_memory_equal(c->ram + 0x3000, "\0\0\0\0", 4);
+		save(f, &t);
+		assert_int_equal(le32(t.data + S_OFF), 0xffffffff); /* the cursor did not wrap */
+		state_buf_free(&t);
+	}
+	state_buf_free(&s);
+	fw_cfg_destroy(f);
+}
+
+static void expect_refused(struct fw_cfg *f, const uint8_t *p, size_t n)
+{
+	struct state_buf before, after;
+
+	save(f, &before);
+	assert_int_equal(load(f, p, n), -EINVAL);
+	save(f, &after);
+	assert_memory_equal(after.data, before.data, S_LEN);
+	state_buf_free(&before);
+	state_buf_free(&after);
+}
+
+static void test_snapshot_refused(void **state)
+{
+	struct ctx *c = *state;
+	struct fw_cfg *f = machine_items(c, 200), *g = machine_items(c, 200);
+	struct state_buf good;
+	uint8_t p[S_LEN + 1], hi[4];
+
+	sel_of(f, FW_CFG_FILE_FIRST);
+	data_of(f);
+	data_of(f);
+	put_be32(hi, 0x12345678);
+	fw_cfg_io(f, FW_CFG_OFF_DMA_HIGH, hi, 4, true);
+	sel_of(g, FW_CFG_NB_CPUS);
+	save(g, &good);
+
+	for (size_t n = 0; n < S_LEN; n++)
+		expect_refused(f, good.data, n);
+	expect_refused(f, NULL, 0);
+	memcpy(p, good.data, S_LEN);
+	p[S_LEN] = 0;
+	expect_refused(f, p, S_LEN + 1);
+	for (unsigned i = 0; i < 4; i++) {
+		memcpy(p, good.data, S_LEN);
+		p[i] ^= i ? 0x80 : 0x03; /* version 2, 0x80000001, ... */
+		expect_refused(f, p, S_LEN);
+	}
+	memcpy(p, good.data, S_LEN);
+	p[0] = 0; /* version 0 */
+	expect_refused(f, p, S_LEN);
+
+	/* f is as it was: two bytes into the file, the high half still latched. */
+	assert_int_equal(data_of(f), (uint8_t)(2 * 7 + 1));
+	state_buf_free(&good);
+	save(f, &good);
+	assert_int_equal(le32(good.data + S_HIGH), 0x12345678);
+	state_buf_free(&good);
+	fw_cfg_destroy(f);
+	fw_cfg_destroy(g);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -409,6 +635,10 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_dma_high_descriptor, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_dma_errors, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_dma_skip_select, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_snapshot_roundtrip, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_snapshot_missing_item, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_snapshot_extreme_values, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_snapshot_refused, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* MC146818 RTC: host time in BCD and binary, 12/24 hours, SET, UIP, CMOS memory bytes. */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -11,6 +12,7 @@
 #include <cmocka.h>
 
 #include "hw/rtc.h"
+#include "state/buf.h"
 
 #define MIB (1024ULL * 1024)
 #define GIB (1024ULL * MIB)
@@ -264,6 +266,262 @@ static void test_memory_bytes(void **state)
 	}
 }
 
+/* --- snapshots ----------------------------------------------------------- */
+
+static int irq_calls;
+
+static void count_irq(void *opaque, uint32_t gsi, int level)
+{
+	(void)opaque;
+	(void)gsi;
+	(void)level;
+	irq_calls++;
+}
+
+static struct rtc *fresh(void)
+{
+	const struct irq_sink irq = {count_irq, NULL};
+	struct rtc *r = rtc_create(&irq, 512 * MIB, 1);
+
+	assert_non_null(r);
+	return r;
+}
+
+static void save(struct rtc *r, struct state_buf *b)
+{
+	state_buf_init(b);
+	assert_int_equal(rtc_save(r, b), 0);
+}
+
+static int load(struct rtc *r, const void *p, size_t n)
+{
+	struct state_reader rd;
+
+	state_reader_init(&rd, p, n);
+	return rtc_load(r, &rd);
+}
+
+/* Every register as the guest reads it, starting with the data port at the current index. */
+static void read_all(struct rtc *r, uint8_t *t)
+{
+	rtc_io(r, 1, &t[0], 1, false);
+	for (int i = 0; i < RTC_CMOS_SIZE; i++)
+		t[1 + i] = rd(r, (uint8_t)i);
+	t[1 + 0x0a] &= 0x7f; /* UIP depends on the instant of the read */
+}
+
+/* a and b read alike; the clock may tick between the two reads, so retry a little. */
+static void assert_same_registers(struct rtc *a, struct rtc *b, uint8_t index)
+{
+	uint8_t ta[RTC_CMOS_SIZE + 1], tb[RTC_CMOS_SIZE + 1];
+	bool same = false;
+
+	for (int i = 0; i < 3 && !same; i++) {
+		rtc_io(a, 0, &index, 1, true);
+		rtc_io(b, 0, &index, 1, true);
+		read_all(a, ta);
+		read_all(b, tb);
+		same = memcmp(ta, tb, sizeof(ta)) == 0;
+	}
+	assert_memory_equal(ta, tb, sizeof(ta));
+}
+
+static struct rtc *roundtrip(struct rtc *a)
+{
+	struct rtc *b = fresh();
+	struct state_buf sa, sb;
+
+	save(a, &sa);
+	irq_calls = 0;
+	assert_int_equal(load(b, sa.data, sa.len), 0);
+	assert_int_equal(irq_calls, 0); /* no interrupt sources: IRQ8 stays low */
+	save(b, &sb);
+	assert_int_equal(sb.len, sa.len);
+	assert_memory_equal(sb.data, sa.data, sa.len);
+	state_buf_free(&sa);
+	state_buf_free(&sb);
+	return b;
+}
+
+/* A guest clock set far from host time, binary 12-hour format, RAM and alarm written. */
+static void test_snapshot_running(void **state)
+{
+	struct rtc *a = *state, *b;
+	/* 2024-02-29 12:34:56, BCD */
+	const uint8_t t[8] = {0x56, 0x34, 0x12, 0x05, 0x29, 0x02, 0x24, 0x20};
+	uint8_t index = 0x4f, v;
+
+	set_time(a, 0x02, t);
+	wr(a, 0x0b, 0x04 | 0x08); /* binary, 12-hour, SQWE */
+	wr(a, 0x0a, 0x2f);
+	wr(a, 0x01, 0x30); /* alarm seconds */
+	for (int i = 0x40; i < 0x80; i++)
+		if (i != 0x5b && i != 0x5c && i != 0x5d && i != 0x5f)
+			wr(a, (uint8_t)i, (uint8_t)(i * 3));
+	rtc_io(a, 0, &index, 1, true);
+	b = roundtrip(a);
+	/* The index survives: the data port reads register 4Fh with no index write. */
+	rtc_io(b, 1, &v, 1, false);
+	assert_int_equal(v, (uint8_t)(0x4f * 3));
+	assert_same_registers(a, b, 0x4f);
+	/* The guest clock runs on from where it was, not from host time. */
+	wr(b, 0x0b, 0x02);
+	assert_int_equal(rd(b, 0x32), 0x20);
+	assert_int_equal(rd(b, 9), 0x24);
+	assert_int_equal(rd(b, 8), 0x02);
+	assert_int_equal(rd(b, 7), 0x29);
+	assert_int_equal(rd(b, 4), 0x12);
+	assert_int_equal(rd(b, 2), 0x34);
+	/* Subsequent behaviour: writes to a running clock commit alike on both. */
+	wr(a, 0x0b, 0x02);
+	wr(a, 9, 0x30);
+	wr(b, 9, 0x30);
+	assert_same_registers(a, b, 0x0b);
+	rtc_destroy(b);
+}
+
+/* Saved halfway through setting the clock under SET: the half-written time goes along. */
+static void test_snapshot_set_in_progress(void **state)
+{
+	struct rtc *a = *state, *b;
+
+	wr(a, 0x0b, 0x82);
+	wr(a, 0x32, 0x19);
+	wr(a, 9, 0x99);
+	wr(a, 8, 0x12);
+	wr(a, 7, 0x31);
+	b = roundtrip(a);
+	assert_same_registers(a, b, 0x0b);
+	assert_int_equal(rd(b, 0x0a) & 0x80, 0); /* no UIP while SET */
+	/* The guest finishes on each: both clocks then agree. */
+	wr(a, 4, 0x23);
+	wr(b, 4, 0x23);
+	wr(a, 0x0b, 0x02);
+	wr(b, 0x0b, 0x02);
+	assert_same_registers(a, b, 0x0c);
+	assert_int_equal(rd(b, 0x32), 0x19);
+	assert_int_equal(rd(b, 9), 0x99);
+	rtc_destroy(b);
+}
+
+/* Offset of the i64 guest-minus-host seconds in a version-1 stream. */
+#define OFF_OFFSET (4 + 1 + RTC_CMOS_SIZE)
+
+static void put_offset(uint8_t *p, int64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[OFF_OFFSET + i] = (uint8_t)((uint64_t)v >> (8 * i));
+}
+
+/* The offset is relative to host time, taken at restore: a year behind stays a year behind. */
+static void test_snapshot_offset_from_host(void **state)
+{
+	struct rtc *a = *state, *b = fresh();
+	struct state_buf s;
+	time_t before, got, after;
+	bool ok = false;
+
+	save(a, &s);
+	put_offset(s.data, -86400 * 365);
+	assert_int_equal(load(b, s.data, s.len), 0);
+	for (int i = 0; i < 3 && !ok; i++) {
+		before = time(NULL);
+		got = read_clock(b);
+		after = time(NULL);
+		ok = got >= before - 86400 * 365 - 1 && got <= after - 86400 * 365 + 1;
+	}
+	assert_true(ok);
+	state_buf_free(&s);
+	rtc_destroy(b);
+}
+
+static void expect_refused(struct rtc *r, const uint8_t *p, size_t n)
+{
+	struct state_buf before, after;
+
+	save(r, &before);
+	irq_calls = 0;
+	assert_int_equal(load(r, p, n), -EINVAL);
+	assert_int_equal(irq_calls, 0);
+	save(r, &after);
+	assert_int_equal(after.len, before.len);
+	assert_memory_equal(after.data, before.data, before.len);
+	state_buf_free(&before);
+	state_buf_free(&after);
+}
+
+static void refuse_patched(struct rtc *r, const struct state_buf *good, size_t off, uint8_t v)
+{
+	uint8_t p[OFF_OFFSET + 8];
+
+	assert_int_equal(good->len, sizeof(p));
+	memcpy(p, good->data, sizeof(p));
+	p[off] = v;
+	expect_refused(r, p, sizeof(p));
+}
+
+static void refuse_offset(struct rtc *r, const struct state_buf *good, int64_t v)
+{
+	uint8_t p[OFF_OFFSET + 8];
+
+	memcpy(p, good->data, sizeof(p));
+	put_offset(p, v);
+	expect_refused(r, p, sizeof(p));
+}
+
+static void test_snapshot_refused(void **state)
+{
+	struct rtc *r = fresh(), *g = *state;
+	const uint8_t t[8] = {0, 0, 8, 2, 1, 1, 1, 20};
+	struct state_buf good;
+	uint8_t p[OFF_OFFSET + 9], index = 0x41;
+
+	set_time(r, 0x06, t);
+	wr(r, 0x41, 0x77);
+	rtc_io(r, 0, &index, 1, true);
+	save(g, &good); /* another device's valid state */
+
+	for (size_t n = 0; n < good.len; n++)
+		expect_refused(r, good.data, n);
+	expect_refused(r, NULL, 0);
+	memcpy(p, good.data, good.len);
+	p[good.len] = 0;
+	expect_refused(r, p, good.len + 1); /* trailing byte */
+
+	refuse_patched(r, &good, 0, 2); /* version */
+	refuse_patched(r, &good, 0, 0);
+	refuse_patched(r, &good, 3, 1);
+	refuse_patched(r, &good, 4, 0x80); /* index 128 */
+	refuse_patched(r, &good, 4, 0xff);
+	refuse_patched(r, &good, 5 + 0x0a, 0xa6); /* UIP stored in register A */
+	refuse_patched(r, &good, 5 + 0x0c, 0x80); /* a flag in C with no interrupt source */
+	refuse_patched(r, &good, 5 + 0x0c, 0x01); /* C's reserved bits */
+	refuse_patched(r, &good, 5 + 0x0d, 0x00); /* D without VRT */
+	refuse_patched(r, &good, 5 + 0x0d, 0x81);
+	refuse_offset(r, &good, ((int64_t)1 << 40) + 1);
+	refuse_offset(r, &good, -((int64_t)1 << 40) - 1);
+	refuse_offset(r, &good, INT64_MAX);
+	refuse_offset(r, &good, INT64_MIN);
+
+	/* The limits themselves load, and the clock reads clamped values, not garbage. */
+	memcpy(p, good.data, good.len);
+	put_offset(p, (int64_t)1 << 40);
+	assert_int_equal(load(g, p, good.len), 0);
+	assert_int_equal(rd(g, 0x32), 0x99);
+	put_offset(p, -((int64_t)1 << 40));
+	assert_int_equal(load(g, p, good.len), 0);
+	assert_int_equal(rd(g, 0x32), 0x00);
+
+	/* r is as it was: index, RAM and its own clock (2001-01-01 08:00, binary). */
+	rtc_io(r, 1, &index, 1, false);
+	assert_int_equal(index, 0x77);
+	assert_int_equal(rd(r, 0x32), 20);
+	assert_int_equal(rd(r, 9), 1);
+	assert_int_equal(rd(r, 8), 1);
+	state_buf_free(&good);
+	rtc_destroy(r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -274,6 +532,10 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_uip_never_stuck, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_index_and_ram, setup, teardown),
 	    cmocka_unit_test(test_memory_bytes),
+	    cmocka_unit_test_setup_teardown(test_snapshot_running, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_snapshot_set_in_progress, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_snapshot_offset_from_host, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_snapshot_refused, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

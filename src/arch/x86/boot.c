@@ -110,8 +110,8 @@ int boot_place_initrd(struct gmem *m, const struct boot_config *cfg, uint64_t lo
 	at = (hi - size) & ~(BOOT_PAGE_SIZE - 1);
 	if (gmem_write(m, at, cfg->initrd, size))
 		return boot_fail(err, errlen, -ENOMEM,
-				 "initrd: guest memory 0x%" PRIx64 "-0x%" PRIx64 " is not mapped", at,
-				 at + size - 1);
+				 "initrd: guest memory 0x%" PRIx64 "-0x%" PRIx64 " is not mapped",
+				 at, at + size - 1);
 	*addr = at;
 	return 0;
 }

@@ -55,7 +55,7 @@ static inline void boot_put64(uint8_t *p, uint64_t v)
 
 /* Formats a reason into err (when there is one) and returns ret. */
 int boot_fail(char *err, size_t errlen, int ret, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 
 /* Validates the parts of cfg every loader relies on (RAM size, pointers). */
 int boot_check_config(const struct boot_config *cfg, char *err, size_t errlen);
@@ -83,9 +83,9 @@ int boot_place_initrd(struct gmem *m, const struct boot_config *cfg, uint64_t lo
 
 /* What elf_load_image found and loaded. */
 struct elf_loaded {
-	uint64_t entry;     /* physical entry point (e_entry translated through its segment) */
+	uint64_t entry;	    /* physical entry point (e_entry translated through its segment) */
 	uint64_t lo, hi;    /* lowest loaded byte and end (exclusive) of the highest */
-	int has_pvh;        /* a "Xen" XEN_ELFNOTE_PHYS32_ENTRY note was found */
+	int has_pvh;	    /* a "Xen" XEN_ELFNOTE_PHYS32_ENTRY note was found */
 	uint32_t pvh_entry; /* its value, checked to lie in a loaded segment */
 };
 

@@ -40,10 +40,10 @@ struct bzimage {
 	const uint8_t *img;
 	size_t size;
 	uint16_t version;
-	size_t setup_size;    /* real-mode part: (setup_sects + 1) * 512 */
-	const uint8_t *pm;    /* protected-mode kernel */
+	size_t setup_size; /* real-mode part: (setup_sects + 1) * 512 */
+	const uint8_t *pm; /* protected-mode kernel */
 	size_t pm_size;
-	size_t hdr_len;       /* setup header bytes from 0x1f1 */
+	size_t hdr_len; /* setup header bytes from 0x1f1 */
 };
 
 int bzimage_probe(const uint8_t *img, size_t size)
@@ -64,8 +64,8 @@ static int bzimage_parse(const struct boot_config *cfg, struct bzimage *bz, char
 	bz->size = size;
 	if (size < BZIMAGE_MIN_SIZE)
 		return boot_fail(err, errlen, -ENOEXEC,
-				 "bzImage: file is %zu bytes, shorter than its %d-byte header", size,
-				 BZIMAGE_MIN_SIZE);
+				 "bzImage: file is %zu bytes, shorter than its %d-byte header",
+				 size, BZIMAGE_MIN_SIZE);
 	if (!bzimage_probe(img, size))
 		return boot_fail(err, errlen, -ENOEXEC, "bzImage: no \"HdrS\" signature at 0x202");
 	flag = boot_get16(img + ZP_BOOT_FLAG);
@@ -80,19 +80,21 @@ static int bzimage_parse(const struct boot_config *cfg, struct bzimage *bz, char
 	setup_sects = img[ZP_SETUP_SECTS] ? img[ZP_SETUP_SECTS] : 4;
 	bz->setup_size = (setup_sects + 1) * 512u;
 	if (bz->setup_size >= size)
-		return boot_fail(err, errlen, -ENOEXEC,
-				 "bzImage: setup_sects %u (%zu bytes of setup) leaves no protected-mode "
-				 "kernel in a %zu-byte file",
-				 setup_sects, bz->setup_size, size);
+		return boot_fail(
+		    err, errlen, -ENOEXEC,
+		    "bzImage: setup_sects %u (%zu bytes of setup) leaves no protected-mode "
+		    "kernel in a %zu-byte file",
+		    setup_sects, bz->setup_size, size);
 	if (!(img[ZP_LOADFLAGS] & ZP_LOADFLAG_HIGH))
 		return boot_fail(err, errlen, -ENOEXEC,
 				 "bzImage: LOADED_HIGH is not set in loadflags (0x%02x): a zImage, "
 				 "which kvmm does not load",
 				 img[ZP_LOADFLAGS]);
 	if (bz->version >= 0x020c && !(boot_get16(img + ZP_XLOADFLAGS) & ZP_XLF_KERNEL_64))
-		return boot_fail(err, errlen, -ENOEXEC,
-				 "bzImage: not a 64-bit kernel (xloadflags 0x%04x lacks XLF_KERNEL_64)",
-				 boot_get16(img + ZP_XLOADFLAGS));
+		return boot_fail(
+		    err, errlen, -ENOEXEC,
+		    "bzImage: not a 64-bit kernel (xloadflags 0x%04x lacks XLF_KERNEL_64)",
+		    boot_get16(img + ZP_XLOADFLAGS));
 	bz->pm = img + bz->setup_size;
 	bz->pm_size = size - bz->setup_size;
 	/* The header ends at 0x202 + the jump's offset byte. */
@@ -115,8 +117,8 @@ static int bzimage_load_vmlinux(struct gmem *m, const struct boot_config *cfg,
 
 	/* The build appends the decompressed size; it only sizes the first allocation. */
 	ret = decompress_buffer(fmt, payload, payload_len, (size_t)max,
-				payload_len >= 4 ? boot_get32(payload + payload_len - 4) : 0, &vmlinux,
-				&len, msg, sizeof(msg));
+				payload_len >= 4 ? boot_get32(payload + payload_len - 4) : 0,
+				&vmlinux, &len, msg, sizeof(msg));
 	if (ret == -EFBIG)
 		return boot_fail(err, errlen, -ENOMEM,
 				 "bzImage: %s payload decompresses to more than %s (the limit is "
@@ -161,7 +163,8 @@ static int bzimage_load_whole(struct gmem *m, const struct boot_config *cfg,
 	if (img[ZP_RELOCATABLE]) {
 		/* A relocatable kernel runs where it is put, if that is aligned. */
 		load = LAYOUT_LINUX_LOAD;
-		if (pref >= LAYOUT_HIMEM && align && !(align & (align - 1)) && !(pref & (align - 1)))
+		if (pref >= LAYOUT_HIMEM && align && !(align & (align - 1)) &&
+		    !(pref & (align - 1)))
 			load = pref;
 	} else {
 		/* A fixed kernel is loaded at 1 MiB and moves itself to pref_address. */
@@ -183,8 +186,8 @@ static int bzimage_load_whole(struct gmem *m, const struct boot_config *cfg,
 				 boot_describe_size(cfg->ram_size, ram, sizeof(ram)));
 	if (gmem_write(m, load, bz->pm, bz->pm_size))
 		return boot_fail(err, errlen, -ENOMEM,
-				 "bzImage: guest memory 0x%" PRIx64 "-0x%" PRIx64 " is not mapped", load,
-				 load + bz->pm_size - 1);
+				 "bzImage: guest memory 0x%" PRIx64 "-0x%" PRIx64 " is not mapped",
+				 load, load + bz->pm_size - 1);
 	ret = linux_zeropage_build(m, cfg, img + ZP_HDR, bz->hdr_len, end, err, errlen);
 	if (ret)
 		return ret;
@@ -195,8 +198,8 @@ static int bzimage_load_whole(struct gmem *m, const struct boot_config *cfg,
 	return 0;
 }
 
-int bzimage_load(struct gmem *m, const struct boot_config *cfg, struct boot_entry *out,
-		 char *err, size_t errlen)
+int bzimage_load(struct gmem *m, const struct boot_config *cfg, struct boot_entry *out, char *err,
+		 size_t errlen)
 {
 	struct bzimage bz;
 	int ret;
@@ -214,10 +217,11 @@ int bzimage_load(struct gmem *m, const struct boot_config *cfg, struct boot_entr
 
 		if (len) {
 			if (off > bz.pm_size || len > bz.pm_size - off)
-				return boot_fail(err, errlen, -ENOEXEC,
-						 "bzImage: payload (offset 0x%x, length 0x%x) extends "
-						 "past the protected-mode kernel (0x%zx bytes)",
-						 off, len, bz.pm_size);
+				return boot_fail(
+				    err, errlen, -ENOEXEC,
+				    "bzImage: payload (offset 0x%x, length 0x%x) extends "
+				    "past the protected-mode kernel (0x%zx bytes)",
+				    off, len, bz.pm_size);
 			fmt = decompress_detect(bz.pm + off, len);
 			if (fmt != DECOMPRESS_UNKNOWN)
 				return bzimage_load_vmlinux(m, cfg, &bz, fmt, bz.pm + off, len, out,

@@ -40,7 +40,7 @@ struct outbuf {
 };
 
 static int decompress_fail(char *err, size_t errlen, int ret, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 
 static int decompress_fail(char *err, size_t errlen, int ret, const char *fmt, ...)
 {
@@ -125,7 +125,8 @@ static int decompress_gzip(const uint8_t *in, size_t len, struct outbuf *ob, cha
 					      ob->len);
 			break;
 		}
-		ret = decompress_fail(err, errlen, -ENOEXEC, "gzip: corrupt data at input byte %zu: %s",
+		ret = decompress_fail(err, errlen, -ENOEXEC,
+				      "gzip: corrupt data at input byte %zu: %s",
 				      len - in_left - z.avail_in, z.msg ? z.msg : "error");
 		break;
 	}
@@ -173,9 +174,10 @@ static int decompress_lzma_run(lzma_stream *s, const char *name, const uint8_t *
 						       name, ob->len);
 			/* fall through */
 		default:
-			return decompress_fail(err, errlen, -ENOEXEC,
-					       "%s: corrupt data at input byte %zu (liblzma error %d)",
-					       name, len - s->avail_in, (int)lr);
+			return decompress_fail(
+			    err, errlen, -ENOEXEC,
+			    "%s: corrupt data at input byte %zu (liblzma error %d)", name,
+			    len - s->avail_in, (int)lr);
 		}
 	}
 }
@@ -274,10 +276,11 @@ static int decompress_bzip2(const uint8_t *in, size_t len, struct outbuf *ob, ch
 		}
 		if (br == BZ_OK) {
 			if (!s.avail_in && !in_left && s.avail_out) {
-				ret = decompress_fail(err, errlen, -ENOEXEC,
-						      "bzip2: stream is truncated after %zu bytes of "
-						      "output",
-						      ob->len);
+				ret =
+				    decompress_fail(err, errlen, -ENOEXEC,
+						    "bzip2: stream is truncated after %zu bytes of "
+						    "output",
+						    ob->len);
 				break;
 			}
 			continue;
@@ -325,8 +328,8 @@ static int decompress_lz4(const uint8_t *in, size_t len, struct outbuf *ob, char
 					       "lz4: block %zu at input byte %zu claims %u bytes "
 					       "(%zu left, at most %zu allowed)",
 					       blocks, pos, c, len - pos - 4, bound);
-		want = ob->limit - ob->len < LZ4_LEGACY_BLOCK ? ob->limit - ob->len
-							      : LZ4_LEGACY_BLOCK;
+		want =
+		    ob->limit - ob->len < LZ4_LEGACY_BLOCK ? ob->limit - ob->len : LZ4_LEGACY_BLOCK;
 		ret = decompress_reserve(ob, want);
 		if (ret)
 			return ret;
@@ -339,8 +342,8 @@ static int decompress_lz4(const uint8_t *in, size_t len, struct outbuf *ob, char
 						       "beyond the %zu-byte limit",
 						       blocks, ob->limit - 1);
 			return decompress_fail(err, errlen, -ENOEXEC,
-					       "lz4: block %zu at input byte %zu is corrupt", blocks,
-					       pos);
+					       "lz4: block %zu at input byte %zu is corrupt",
+					       blocks, pos);
 		}
 		ob->len += (size_t)r;
 		pos += 4 + c;
@@ -357,7 +360,10 @@ enum decompress_format decompress_detect(const uint8_t *b, size_t len)
 {
 	if (len >= 2 && b[0] == 0x1f && b[1] == 0x8b)
 		return DECOMPRESS_GZIP;
-	if (len >= 6 && !memcmp(b, "\xfd" "7zXZ\0", 6))
+	if (len >= 6 && !memcmp(b,
+				"\xfd"
+				"7zXZ\0",
+				6))
 		return DECOMPRESS_XZ;
 	if (len >= 3 && b[0] == 0x5d && b[1] == 0 && b[2] == 0)
 		return DECOMPRESS_LZMA;

@@ -18,8 +18,8 @@ enum decompress_format {
 	DECOMPRESS_GZIP,  /* 1f 8b */
 	DECOMPRESS_BZIP2, /* "BZh" */
 	DECOMPRESS_LZMA,  /* 5d 00 00 (.lzma "alone" header) */
-	DECOMPRESS_XZ,    /* fd "7zXZ" 00 */
-	DECOMPRESS_LZ4,   /* 02 21 4c 18 (legacy frame) */
+	DECOMPRESS_XZ,	  /* fd "7zXZ" 00 */
+	DECOMPRESS_LZ4,	  /* 02 21 4c 18 (legacy frame) */
 	DECOMPRESS_ZSTD,  /* 28 b5 2f fd */
 };
 

@@ -25,13 +25,13 @@
 #include "arch/x86/layout.h"
 #include "arch/x86/linux_zeropage.h"
 
-#define ELF_MAX_PHDRS 128
+#define ELF_MAX_PHDRS		 128
 #define XEN_ELFNOTE_PHYS32_ENTRY 18
 
-#define PVH_START_MAGIC   0x336ec578u
+#define PVH_START_MAGIC	  0x336ec578u
 #define PVH_START_VERSION 1
-#define PVH_START_SIZE    56 /* struct hvm_start_info, version 1 */
-#define PVH_MEMMAP_SIZE   24 /* struct hvm_memmap_table_entry */
+#define PVH_START_SIZE	  56 /* struct hvm_start_info, version 1 */
+#define PVH_MEMMAP_SIZE	  24 /* struct hvm_memmap_table_entry */
 #define PVH_MODLIST_SIZE  32 /* struct hvm_modlist_entry */
 
 /* Class-independent views of the headers, filled from checked bytes. */
@@ -72,16 +72,17 @@ static int elf_read_ehdr(const uint8_t *img, size_t size, int cls, const char *w
 	if (!got)
 		return boot_fail(err, errlen, -ENOEXEC, "%s: not an ELF file", what);
 	if (got != cls)
-		return boot_fail(err, errlen, -ENOEXEC, "%s: %d-bit ELF where a %d-bit one is needed",
-				 what, got == ELFCLASS64 ? 64 : 32, cls == ELFCLASS64 ? 64 : 32);
+		return boot_fail(err, errlen, -ENOEXEC,
+				 "%s: %d-bit ELF where a %d-bit one is needed", what,
+				 got == ELFCLASS64 ? 64 : 32, cls == ELFCLASS64 ? 64 : 32);
 	if (size < ehsize)
 		return boot_fail(err, errlen, -ENOEXEC,
-				 "%s: file (%zu bytes) is shorter than the ELF header (%zu bytes)", what,
-				 size, ehsize);
+				 "%s: file (%zu bytes) is shorter than the ELF header (%zu bytes)",
+				 what, size, ehsize);
 	if (img[EI_DATA] != ELFDATA2LSB || img[EI_VERSION] != EV_CURRENT)
 		return boot_fail(err, errlen, -ENOEXEC,
-				 "%s: not a little-endian ELF version 1 file (data %u, version %u)", what,
-				 img[EI_DATA], img[EI_VERSION]);
+				 "%s: not a little-endian ELF version 1 file (data %u, version %u)",
+				 what, img[EI_DATA], img[EI_VERSION]);
 	eh->cls = cls;
 	if (cls == ELFCLASS64) {
 		Elf64_Ehdr e;
@@ -107,8 +108,8 @@ static int elf_read_ehdr(const uint8_t *img, size_t size, int cls, const char *w
 				 "%s: ELF type %u is not an executable (ET_EXEC)", what, eh->type);
 	if (eh->phentsize != phsize)
 		return boot_fail(err, errlen, -ENOEXEC,
-				 "%s: program header entry size %u (expected %zu)", what, eh->phentsize,
-				 phsize);
+				 "%s: program header entry size %u (expected %zu)", what,
+				 eh->phentsize, phsize);
 	if (!eh->phnum)
 		return boot_fail(err, errlen, -ENOEXEC, "%s: no program headers", what);
 	if (eh->phnum > ELF_MAX_PHDRS)
@@ -116,7 +117,8 @@ static int elf_read_ehdr(const uint8_t *img, size_t size, int cls, const char *w
 				 eh->phnum, ELF_MAX_PHDRS);
 	if (eh->phoff > size || (uint64_t)eh->phnum * phsize > size - eh->phoff)
 		return boot_fail(err, errlen, -ENOEXEC,
-				 "%s: program header table (offset 0x%" PRIx64 ", %u entries) extends "
+				 "%s: program header table (offset 0x%" PRIx64
+				 ", %u entries) extends "
 				 "past end of file (size 0x%zx)",
 				 what, eh->phoff, eh->phnum, size);
 	return 0;
@@ -131,13 +133,13 @@ static void elf_read_phdr(const uint8_t *img, const struct elf_ehdr *eh, unsigne
 	if (eh->cls == ELFCLASS64) {
 		Elf64_Phdr h;
 		memcpy(&h, p, sizeof(h));
-		*ph = (struct elf_phdr){h.p_type, h.p_offset, h.p_vaddr, h.p_paddr,
-					h.p_filesz, h.p_memsz, h.p_align};
+		*ph = (struct elf_phdr){h.p_type,   h.p_offset, h.p_vaddr, h.p_paddr,
+					h.p_filesz, h.p_memsz,	h.p_align};
 	} else {
 		Elf32_Phdr h;
 		memcpy(&h, p, sizeof(h));
-		*ph = (struct elf_phdr){h.p_type, h.p_offset, h.p_vaddr, h.p_paddr,
-					h.p_filesz, h.p_memsz, h.p_align};
+		*ph = (struct elf_phdr){h.p_type,   h.p_offset, h.p_vaddr, h.p_paddr,
+					h.p_filesz, h.p_memsz,	h.p_align};
 	}
 }
 
@@ -170,17 +172,20 @@ static int elf_scan_notes(const uint8_t *img, const struct elf_phdr *ph, const c
 
 		if (namesz > end - name)
 			return boot_fail(err, errlen, -ENOEXEC,
-					 "%s: note at file offset 0x%" PRIx64 " has a name of %u bytes "
+					 "%s: note at file offset 0x%" PRIx64
+					 " has a name of %u bytes "
 					 "past the end of its segment",
 					 what, pos, namesz);
 		desc = name + ((namesz + align - 1) & ~(align - 1));
 		if (desc > end || descsz > end - desc)
 			return boot_fail(err, errlen, -ENOEXEC,
-					 "%s: note at file offset 0x%" PRIx64 " has a descriptor of %u "
+					 "%s: note at file offset 0x%" PRIx64
+					 " has a descriptor of %u "
 					 "bytes past the end of its segment",
 					 what, pos, descsz);
 		next = desc + ((descsz + align - 1) & ~(align - 1));
-		if (type == XEN_ELFNOTE_PHYS32_ENTRY && namesz == 4 && !memcmp(img + name, "Xen", 4)) {
+		if (type == XEN_ELFNOTE_PHYS32_ENTRY && namesz == 4 &&
+		    !memcmp(img + name, "Xen", 4)) {
 			uint64_t v;
 
 			if (descsz == 4)
@@ -188,14 +193,15 @@ static int elf_scan_notes(const uint8_t *img, const struct elf_phdr *ph, const c
 			else if (descsz == 8)
 				v = boot_get64(img + desc);
 			else
-				return boot_fail(err, errlen, -ENOEXEC,
-						 "%s: PVH entry note has a %u-byte value (expected 4 "
-						 "or 8)",
-						 what, descsz);
+				return boot_fail(
+				    err, errlen, -ENOEXEC,
+				    "%s: PVH entry note has a %u-byte value (expected 4 "
+				    "or 8)",
+				    what, descsz);
 			if (v > UINT32_MAX)
 				return boot_fail(err, errlen, -ENOEXEC,
-						 "%s: PVH entry point 0x%" PRIx64 " is above 4 GiB", what,
-						 v);
+						 "%s: PVH entry point 0x%" PRIx64 " is above 4 GiB",
+						 what, v);
 			*entry = (uint32_t)v;
 			return 1;
 		}
@@ -321,8 +327,8 @@ int elf_load_image(struct gmem *m, uint64_t ram_size, const uint8_t *img, size_t
 	}
 	if (!found)
 		return boot_fail(err, errlen, -ENOEXEC,
-				 "%s: entry point 0x%" PRIx64 " is not inside any loaded segment", what,
-				 eh.entry);
+				 "%s: entry point 0x%" PRIx64 " is not inside any loaded segment",
+				 what, eh.entry);
 	if (out->has_pvh) {
 		found = 0;
 		for (unsigned int j = 0; j < nload && !found; j++)
@@ -342,7 +348,8 @@ int elf_load_image(struct gmem *m, uint64_t ram_size, const uint8_t *img, size_t
 
 		if (!dst)
 			return boot_fail(err, errlen, -ENOMEM,
-					 "%s: guest memory 0x%" PRIx64 "-0x%" PRIx64 " is not mapped",
+					 "%s: guest memory 0x%" PRIx64 "-0x%" PRIx64
+					 " is not mapped",
 					 what, s->paddr, s->paddr + s->memsz - 1);
 		memcpy(dst, img + s->offset, s->filesz);
 		memset(dst + s->filesz, 0, s->memsz - s->filesz);
@@ -365,11 +372,13 @@ static int elf_build_pvh(struct gmem *m, const struct boot_config *cfg, uint64_t
 	int n, ret;
 
 	if (cmd_len > LAYOUT_CMDLINE_MAX - 1)
-		return boot_fail(err, errlen, -EINVAL, "command line is %zu bytes, kernel accepts %llu",
-				 cmd_len, LAYOUT_CMDLINE_MAX - 1);
+		return boot_fail(err, errlen, -EINVAL,
+				 "command line is %zu bytes, kernel accepts %llu", cmd_len,
+				 LAYOUT_CMDLINE_MAX - 1);
 	if (gmem_write(m, LAYOUT_CMDLINE, cfg->cmdline, cmd_len + 1))
 		return boot_fail(err, errlen, -ENOMEM,
-				 "guest RAM does not cover the command line at 0x%llx", LAYOUT_CMDLINE);
+				 "guest RAM does not cover the command line at 0x%llx",
+				 LAYOUT_CMDLINE);
 	ret = boot_place_initrd(m, cfg, kernel_end, UINT64_MAX, &initrd, err, errlen);
 	if (ret)
 		return ret;
@@ -394,21 +403,23 @@ static int elf_build_pvh(struct gmem *m, const struct boot_config *cfg, uint64_t
 	_Static_assert(sizeof(data) <= LAYOUT_BOOTDATA_MAX, "PVH boot data outgrew its area");
 	if (gmem_write(m, LAYOUT_BOOTDATA, data, used))
 		return boot_fail(err, errlen, -ENOMEM,
-				 "guest RAM does not cover the PVH memory map at 0x%llx", LAYOUT_BOOTDATA);
+				 "guest RAM does not cover the PVH memory map at 0x%llx",
+				 LAYOUT_BOOTDATA);
 
 	memset(si, 0, sizeof(si));
 	boot_put32(si + 0, PVH_START_MAGIC);
 	boot_put32(si + 4, PVH_START_VERSION);
-	boot_put32(si + 12, initrd ? 1 : 0);            /* nr_modules */
-	boot_put64(si + 16, initrd ? modlist : 0);      /* modlist_paddr */
-	boot_put64(si + 24, LAYOUT_CMDLINE);            /* cmdline_paddr */
-	boot_put64(si + 32, cfg->rsdp_addr);            /* rsdp_paddr */
-	boot_put64(si + 40, LAYOUT_BOOTDATA);           /* memmap_paddr */
-	boot_put32(si + 48, (uint32_t)n);               /* memmap_entries */
+	boot_put32(si + 12, initrd ? 1 : 0);	   /* nr_modules */
+	boot_put64(si + 16, initrd ? modlist : 0); /* modlist_paddr */
+	boot_put64(si + 24, LAYOUT_CMDLINE);	   /* cmdline_paddr */
+	boot_put64(si + 32, cfg->rsdp_addr);	   /* rsdp_paddr */
+	boot_put64(si + 40, LAYOUT_BOOTDATA);	   /* memmap_paddr */
+	boot_put32(si + 48, (uint32_t)n);	   /* memmap_entries */
 	_Static_assert(PVH_START_SIZE <= LAYOUT_ZERO_PAGE - LAYOUT_BOOTINFO, "start info area");
 	if (gmem_write(m, LAYOUT_BOOTINFO, si, sizeof(si)))
 		return boot_fail(err, errlen, -ENOMEM,
-				 "guest RAM does not cover hvm_start_info at 0x%llx", LAYOUT_BOOTINFO);
+				 "guest RAM does not cover hvm_start_info at 0x%llx",
+				 LAYOUT_BOOTINFO);
 	return 0;
 }
 

@@ -42,15 +42,17 @@ int linux_zeropage_build(struct gmem *m, const struct boot_config *cfg, const ui
 		cmd_max = LAYOUT_CMDLINE_MAX - 1;
 	cmd_len = strlen(cfg->cmdline);
 	if (cmd_len > cmd_max)
-		return boot_fail(err, errlen, -EINVAL, "command line is %zu bytes, kernel accepts %" PRIu64,
-				 cmd_len, cmd_max);
+		return boot_fail(err, errlen, -EINVAL,
+				 "command line is %zu bytes, kernel accepts %" PRIu64, cmd_len,
+				 cmd_max);
 	if (gmem_write(m, LAYOUT_CMDLINE, cfg->cmdline, cmd_len + 1))
 		return boot_fail(err, errlen, -ENOMEM,
-				 "guest RAM does not cover the command line at 0x%llx", LAYOUT_CMDLINE);
+				 "guest RAM does not cover the command line at 0x%llx",
+				 LAYOUT_CMDLINE);
 
 	/* initrd_addr_max (2.03+) is the highest address the initrd may touch. */
-	initrd_top = version >= 0x0203 ? (uint64_t)boot_get32(zp + ZP_INITRD_ADDR_MAX) + 1
-				       : 0x38000000ULL;
+	initrd_top =
+	    version >= 0x0203 ? (uint64_t)boot_get32(zp + ZP_INITRD_ADDR_MAX) + 1 : 0x38000000ULL;
 	ret = boot_place_initrd(m, cfg, kernel_end, initrd_top, &initrd, err, errlen);
 	if (ret)
 		return ret;
@@ -64,7 +66,8 @@ int linux_zeropage_build(struct gmem *m, const struct boot_config *cfg, const ui
 	boot_put32(zp + ZP_RAMDISK_IMAGE, (uint32_t)initrd);
 	boot_put32(zp + ZP_RAMDISK_SIZE, initrd ? (uint32_t)cfg->initrd_size : 0);
 	boot_put32(zp + ZP_EXT_RAMDISK_IMAGE, (uint32_t)(initrd >> 32));
-	boot_put32(zp + ZP_EXT_RAMDISK_SIZE, initrd ? (uint32_t)((uint64_t)cfg->initrd_size >> 32) : 0);
+	boot_put32(zp + ZP_EXT_RAMDISK_SIZE,
+		   initrd ? (uint32_t)((uint64_t)cfg->initrd_size >> 32) : 0);
 	/* setup_data is the boot loader's list; an image's own value means nothing. */
 	boot_put64(zp + ZP_SETUP_DATA, 0);
 	/* Kernels before 2.14 ignore acpi_rsdp_addr; it sits in boot_params proper. */
@@ -82,14 +85,15 @@ int linux_zeropage_build(struct gmem *m, const struct boot_config *cfg, const ui
 
 	if (gmem_write(m, LAYOUT_ZERO_PAGE, zp, sizeof(zp)))
 		return boot_fail(err, errlen, -ENOMEM,
-				 "guest RAM does not cover boot_params at 0x%llx", LAYOUT_ZERO_PAGE);
+				 "guest RAM does not cover boot_params at 0x%llx",
+				 LAYOUT_ZERO_PAGE);
 	return 0;
 }
 
 size_t linux_zeropage_synth_header(uint8_t *hdr, size_t len)
 {
 	const size_t n = ZP_HDR_END - ZP_HDR;
-#define ZP_AT(off) (hdr + (off) - ZP_HDR)
+#define ZP_AT(off) (hdr + (off)-ZP_HDR)
 
 	if (len < n)
 		return 0;

@@ -21,46 +21,46 @@
 #define ZP_EXT_RAMDISK_IMAGE 0x0c0 /* u32 */
 #define ZP_EXT_RAMDISK_SIZE  0x0c4 /* u32 */
 #define ZP_EXT_CMD_LINE_PTR  0x0c8 /* u32 */
-#define ZP_E820_ENTRIES      0x1e8 /* u8 */
-#define ZP_HDR               0x1f1 /* struct setup_header */
-#define ZP_E820_TABLE        0x2d0 /* struct boot_e820_entry[128], 20 bytes each */
-#define ZP_E820_MAX          128
+#define ZP_E820_ENTRIES	     0x1e8 /* u8 */
+#define ZP_HDR		     0x1f1 /* struct setup_header */
+#define ZP_E820_TABLE	     0x2d0 /* struct boot_e820_entry[128], 20 bytes each */
+#define ZP_E820_MAX	     128
 #define ZP_E820_ENTRY_SIZE   20
 
 /* struct setup_header, at its offset in boot_params and in the image */
-#define ZP_SETUP_SECTS       0x1f1 /* u8 */
-#define ZP_VID_MODE          0x1fa /* u16 */
-#define ZP_BOOT_FLAG         0x1fe /* u16, 0xAA55 */
-#define ZP_JUMP              0x200 /* u16; byte 0x201 sizes the header */
-#define ZP_HEADER            0x202 /* u32, "HdrS" */
-#define ZP_VERSION           0x206 /* u16 */
-#define ZP_TYPE_OF_LOADER    0x210 /* u8 */
-#define ZP_LOADFLAGS         0x211 /* u8 */
-#define ZP_CODE32_START      0x214 /* u32 */
-#define ZP_RAMDISK_IMAGE     0x218 /* u32 */
-#define ZP_RAMDISK_SIZE      0x21c /* u32 */
-#define ZP_HEAP_END_PTR      0x224 /* u16 */
-#define ZP_CMD_LINE_PTR      0x228 /* u32 */
-#define ZP_INITRD_ADDR_MAX   0x22c /* u32, 2.03+ */
-#define ZP_KERNEL_ALIGNMENT  0x230 /* u32, 2.05+ */
-#define ZP_RELOCATABLE       0x234 /* u8, 2.05+ */
-#define ZP_XLOADFLAGS        0x236 /* u16, 2.12+ */
-#define ZP_CMDLINE_SIZE      0x238 /* u32, 2.06+ */
-#define ZP_PAYLOAD_OFFSET    0x248 /* u32, 2.08+ */
-#define ZP_PAYLOAD_LENGTH    0x24c /* u32, 2.08+ */
-#define ZP_SETUP_DATA        0x250 /* u64, 2.09+ */
-#define ZP_PREF_ADDRESS      0x258 /* u64, 2.10+ */
-#define ZP_INIT_SIZE         0x260 /* u32, 2.10+ */
-#define ZP_HDR_END           0x26c /* end of the 2.15 header */
+#define ZP_SETUP_SECTS	    0x1f1 /* u8 */
+#define ZP_VID_MODE	    0x1fa /* u16 */
+#define ZP_BOOT_FLAG	    0x1fe /* u16, 0xAA55 */
+#define ZP_JUMP		    0x200 /* u16; byte 0x201 sizes the header */
+#define ZP_HEADER	    0x202 /* u32, "HdrS" */
+#define ZP_VERSION	    0x206 /* u16 */
+#define ZP_TYPE_OF_LOADER   0x210 /* u8 */
+#define ZP_LOADFLAGS	    0x211 /* u8 */
+#define ZP_CODE32_START	    0x214 /* u32 */
+#define ZP_RAMDISK_IMAGE    0x218 /* u32 */
+#define ZP_RAMDISK_SIZE	    0x21c /* u32 */
+#define ZP_HEAP_END_PTR	    0x224 /* u16 */
+#define ZP_CMD_LINE_PTR	    0x228 /* u32 */
+#define ZP_INITRD_ADDR_MAX  0x22c /* u32, 2.03+ */
+#define ZP_KERNEL_ALIGNMENT 0x230 /* u32, 2.05+ */
+#define ZP_RELOCATABLE	    0x234 /* u8, 2.05+ */
+#define ZP_XLOADFLAGS	    0x236 /* u16, 2.12+ */
+#define ZP_CMDLINE_SIZE	    0x238 /* u32, 2.06+ */
+#define ZP_PAYLOAD_OFFSET   0x248 /* u32, 2.08+ */
+#define ZP_PAYLOAD_LENGTH   0x24c /* u32, 2.08+ */
+#define ZP_SETUP_DATA	    0x250 /* u64, 2.09+ */
+#define ZP_PREF_ADDRESS	    0x258 /* u64, 2.10+ */
+#define ZP_INIT_SIZE	    0x260 /* u32, 2.10+ */
+#define ZP_HDR_END	    0x26c /* end of the 2.15 header */
 
-#define ZP_HDRS_MAGIC         0x53726448u /* "HdrS" */
-#define ZP_LOADFLAG_HIGH      0x01        /* LOADED_HIGH */
-#define ZP_LOADFLAG_QUIET     0x20        /* QUIET_FLAG */
-#define ZP_LOADFLAG_HEAP      0x80        /* CAN_USE_HEAP */
-#define ZP_XLF_KERNEL_64      0x01
-#define ZP_LOADER_UNDEFINED   0xff
-#define ZP_HEAP_END           0xfe00
-#define ZP_VID_MODE_NORMAL    0xffff
+#define ZP_HDRS_MAGIC	    0x53726448u /* "HdrS" */
+#define ZP_LOADFLAG_HIGH    0x01	/* LOADED_HIGH */
+#define ZP_LOADFLAG_QUIET   0x20	/* QUIET_FLAG */
+#define ZP_LOADFLAG_HEAP    0x80	/* CAN_USE_HEAP */
+#define ZP_XLF_KERNEL_64    0x01
+#define ZP_LOADER_UNDEFINED 0xff
+#define ZP_HEAP_END	    0xfe00
+#define ZP_VID_MODE_NORMAL  0xffff
 
 /*
  * Builds boot_params at LAYOUT_ZERO_PAGE from a setup header (hdr_len bytes

@@ -26,35 +26,35 @@
 #include "arch/x86/e820.h"
 #include "arch/x86/layout.h"
 
-#define MB_HEADER_MAGIC     0x1BADB002u
+#define MB_HEADER_MAGIC	    0x1BADB002u
 #define MB_BOOTLOADER_MAGIC 0x2BADB002u
-#define MB_SEARCH_END       8192
-#define MB_HEADER_MIN       12 /* magic, flags, checksum */
-#define MB_HEADER_AOUT      32 /* ... and the five address fields */
+#define MB_SEARCH_END	    8192
+#define MB_HEADER_MIN	    12 /* magic, flags, checksum */
+#define MB_HEADER_AOUT	    32 /* ... and the five address fields */
 
 #define MB_FLAG_PAGE_ALIGN 0x00000001u
-#define MB_FLAG_MEMINFO    0x00000002u
-#define MB_FLAG_VIDEO      0x00000004u
-#define MB_FLAG_AOUT       0x00010000u
+#define MB_FLAG_MEMINFO	   0x00000002u
+#define MB_FLAG_VIDEO	   0x00000004u
+#define MB_FLAG_AOUT	   0x00010000u
 #define MB_FLAGS_REQUIRED  0x0000ffffu
 
-#define MBI_MEM         (1u << 0)
-#define MBI_CMDLINE     (1u << 2)
-#define MBI_MODS        (1u << 3)
-#define MBI_MMAP        (1u << 6)
+#define MBI_MEM		(1u << 0)
+#define MBI_CMDLINE	(1u << 2)
+#define MBI_MODS	(1u << 3)
+#define MBI_MMAP	(1u << 6)
 #define MBI_LOADER_NAME (1u << 9)
 
 /* struct multiboot_info offsets (3.3) */
-#define MBI_FLAGS            0
-#define MBI_MEM_LOWER        4
-#define MBI_MEM_UPPER        8
-#define MBI_CMDLINE_PTR      16
-#define MBI_MODS_COUNT       20
-#define MBI_MODS_ADDR        24
-#define MBI_MMAP_LENGTH      44
-#define MBI_MMAP_ADDR        48
+#define MBI_FLAGS	     0
+#define MBI_MEM_LOWER	     4
+#define MBI_MEM_UPPER	     8
+#define MBI_CMDLINE_PTR	     16
+#define MBI_MODS_COUNT	     20
+#define MBI_MODS_ADDR	     24
+#define MBI_MMAP_LENGTH	     44
+#define MBI_MMAP_ADDR	     48
 #define MBI_BOOT_LOADER_NAME 64
-#define MBI_SIZE             116 /* through the framebuffer fields */
+#define MBI_SIZE	     116 /* through the framebuffer fields */
 
 #define MB_MMAP_ENTRY  24 /* u32 size (= 20), u64 base_addr, u64 length, u32 type */
 #define MB_MODULE_SIZE 16
@@ -83,8 +83,8 @@ int multiboot_probe(const uint8_t *img, size_t size)
 	return multiboot_find(img, size) >= 0;
 }
 
-static int multiboot_range_fail(int ret, uint64_t addr, uint64_t size, uint64_t ram_size,
-				char *err, size_t errlen)
+static int multiboot_range_fail(int ret, uint64_t addr, uint64_t size, uint64_t ram_size, char *err,
+				size_t errlen)
 {
 	char ram[32];
 
@@ -111,11 +111,12 @@ static int multiboot_load_aout(struct gmem *m, const struct boot_config *cfg, si
 	int ret;
 
 	if (hoff + MB_HEADER_AOUT > size || hoff + MB_HEADER_AOUT > MB_SEARCH_END)
-		return boot_fail(err, errlen, -ENOEXEC,
-				 "multiboot: header at file offset 0x%zx has the address flag (bit 16) "
-				 "but its address fields extend past %s",
-				 hoff, hoff + MB_HEADER_AOUT > size ? "the end of the file"
-								    : "the first 8192 bytes");
+		return boot_fail(
+		    err, errlen, -ENOEXEC,
+		    "multiboot: header at file offset 0x%zx has the address flag (bit 16) "
+		    "but its address fields extend past %s",
+		    hoff,
+		    hoff + MB_HEADER_AOUT > size ? "the end of the file" : "the first 8192 bytes");
 	header_addr = boot_get32(h + 12);
 	load_addr = boot_get32(h + 16);
 	load_end_addr = boot_get32(h + 20);
@@ -124,7 +125,8 @@ static int multiboot_load_aout(struct gmem *m, const struct boot_config *cfg, si
 
 	if (load_addr > header_addr)
 		return boot_fail(err, errlen, -ENOEXEC,
-				 "multiboot: load_addr 0x%" PRIx32 " is above header_addr 0x%" PRIx32,
+				 "multiboot: load_addr 0x%" PRIx32
+				 " is above header_addr 0x%" PRIx32,
 				 load_addr, header_addr);
 	if (header_addr - load_addr > hoff)
 		return boot_fail(err, errlen, -ENOEXEC,
@@ -141,8 +143,8 @@ static int multiboot_load_aout(struct gmem *m, const struct boot_config *cfg, si
 		load_size = load_end_addr - load_addr;
 		if (load_size > size - file_off)
 			return boot_fail(err, errlen, -ENOEXEC,
-					 "multiboot: load_end_addr 0x%" PRIx32 " asks for 0x%" PRIx64
-					 " bytes from file offset 0x%" PRIx64
+					 "multiboot: load_end_addr 0x%" PRIx32
+					 " asks for 0x%" PRIx64 " bytes from file offset 0x%" PRIx64
 					 ", past end of file (size 0x%zx)",
 					 load_end_addr, load_size, file_off, size);
 	} else {
@@ -158,7 +160,8 @@ static int multiboot_load_aout(struct gmem *m, const struct boot_config *cfg, si
 		mem_size = bss_end_addr - load_addr;
 	}
 	if (!mem_size)
-		return boot_fail(err, errlen, -ENOEXEC, "multiboot: the address fields load nothing");
+		return boot_fail(err, errlen, -ENOEXEC,
+				 "multiboot: the address fields load nothing");
 	if (load_addr + mem_size > LAYOUT_4G)
 		return boot_fail(err, errlen, -ENOEXEC,
 				 "multiboot: image at 0x%" PRIx32 " (size 0x%" PRIx64
@@ -175,7 +178,8 @@ static int multiboot_load_aout(struct gmem *m, const struct boot_config *cfg, si
 	dst = gmem_ptr(m, load_addr, mem_size);
 	if (!dst)
 		return boot_fail(err, errlen, -ENOMEM,
-				 "multiboot: guest memory 0x%" PRIx32 "-0x%" PRIx64 " is not mapped",
+				 "multiboot: guest memory 0x%" PRIx32 "-0x%" PRIx64
+				 " is not mapped",
 				 load_addr, load_addr + mem_size - 1);
 	memcpy(dst, img + file_off, load_size);
 	memset(dst + load_size, 0, mem_size - load_size);
@@ -185,8 +189,8 @@ static int multiboot_load_aout(struct gmem *m, const struct boot_config *cfg, si
 }
 
 /* The information structure at LAYOUT_BOOTINFO and its data in LAYOUT_BOOTDATA. */
-static int multiboot_build_info(struct gmem *m, const struct boot_config *cfg,
-				uint64_t kernel_end, char *err, size_t errlen)
+static int multiboot_build_info(struct gmem *m, const struct boot_config *cfg, uint64_t kernel_end,
+				char *err, size_t errlen)
 {
 	const char *path = cfg->kernel_path ? cfg->kernel_path : "";
 	size_t path_len = strlen(path), cmd_len = strlen(cfg->cmdline), str_len;
@@ -210,8 +214,9 @@ static int multiboot_build_info(struct gmem *m, const struct boot_config *cfg,
 		if (map[i].addr == 0)
 			mem_lower = (uint32_t)(map[i].size >> 10);
 		if (map[i].addr == LAYOUT_HIMEM)
-			mem_upper = (uint32_t)((map[i].size >> 10) > UINT32_MAX ? UINT32_MAX
-										 : map[i].size >> 10);
+			mem_upper =
+			    (uint32_t)((map[i].size >> 10) > UINT32_MAX ? UINT32_MAX
+									: map[i].size >> 10);
 	}
 	if (mem_lower > 640)
 		mem_lower = 640;
@@ -225,10 +230,10 @@ static int multiboot_build_info(struct gmem *m, const struct boot_config *cfg,
 	str_at = loader_at + sizeof(MB_LOADER_NAME);
 	end = str_at + str_len;
 	if (end > LAYOUT_BOOTDATA + LAYOUT_BOOTDATA_MAX)
-		return boot_fail(err, errlen, -EINVAL,
-				 "multiboot: command line is %zu bytes, at most %llu fit",
-				 str_len - 1,
-				 (unsigned long long)(LAYOUT_BOOTDATA + LAYOUT_BOOTDATA_MAX - str_at - 1));
+		return boot_fail(
+		    err, errlen, -EINVAL, "multiboot: command line is %zu bytes, at most %llu fit",
+		    str_len - 1,
+		    (unsigned long long)(LAYOUT_BOOTDATA + LAYOUT_BOOTDATA_MAX - str_at - 1));
 
 	ret = boot_place_initrd(m, cfg, kernel_end, UINT64_MAX, &initrd, err, errlen);
 	if (ret)
@@ -268,8 +273,8 @@ static int multiboot_build_info(struct gmem *m, const struct boot_config *cfg,
 	return 0;
 }
 
-int multiboot_load(struct gmem *m, const struct boot_config *cfg, struct boot_entry *out,
-		   char *err, size_t errlen)
+int multiboot_load(struct gmem *m, const struct boot_config *cfg, struct boot_entry *out, char *err,
+		   size_t errlen)
 {
 	const uint8_t *img = cfg->kernel;
 	size_t size = cfg->kernel_size;
@@ -283,9 +288,10 @@ int multiboot_load(struct gmem *m, const struct boot_config *cfg, struct boot_en
 		return ret;
 	hoff = multiboot_find(img, size);
 	if (hoff < 0)
-		return boot_fail(err, errlen, -ENOEXEC,
-				 "multiboot: no header (magic 0x1BADB002 with a valid checksum) in the "
-				 "first 8192 bytes");
+		return boot_fail(
+		    err, errlen, -ENOEXEC,
+		    "multiboot: no header (magic 0x1BADB002 with a valid checksum) in the "
+		    "first 8192 bytes");
 	flags = boot_get32(img + hoff + 4);
 	if (flags & MB_FLAGS_REQUIRED & ~(MB_FLAG_PAGE_ALIGN | MB_FLAG_MEMINFO | MB_FLAG_VIDEO))
 		return boot_fail(err, errlen, -ENOEXEC,
@@ -293,7 +299,7 @@ int multiboot_load(struct gmem *m, const struct boot_config *cfg, struct boot_en
 				 " require features kvmm does not provide (bits 0x%04" PRIx32 ")",
 				 flags,
 				 flags & MB_FLAGS_REQUIRED &
-					 ~(MB_FLAG_PAGE_ALIGN | MB_FLAG_MEMINFO | MB_FLAG_VIDEO));
+				     ~(MB_FLAG_PAGE_ALIGN | MB_FLAG_MEMINFO | MB_FLAG_VIDEO));
 
 	if (flags & MB_FLAG_AOUT) {
 		ret = multiboot_load_aout(m, cfg, (size_t)hoff, &entry, &kernel_end, err, errlen);
@@ -302,15 +308,17 @@ int multiboot_load(struct gmem *m, const struct boot_config *cfg, struct boot_en
 
 		cls = elf_ident_class(img, size);
 		if (!cls)
-			return boot_fail(err, errlen, -ENOEXEC,
-					 "multiboot: image is not ELF and its header lacks the address "
-					 "fields (flags bit 16)");
+			return boot_fail(
+			    err, errlen, -ENOEXEC,
+			    "multiboot: image is not ELF and its header lacks the address "
+			    "fields (flags bit 16)");
 		if (cls == ELFCLASS64)
-			return boot_fail(err, errlen, -ENOEXEC,
-					 "multiboot: 64-bit ELF without the address fields (flags bit "
-					 "16); multiboot v1 loads only 32-bit ELF");
-		ret = elf_load_image(m, cfg->ram_size, img, size, ELFCLASS32, EM_386, "multiboot ELF",
-				     &elf, err, errlen);
+			return boot_fail(
+			    err, errlen, -ENOEXEC,
+			    "multiboot: 64-bit ELF without the address fields (flags bit "
+			    "16); multiboot v1 loads only 32-bit ELF");
+		ret = elf_load_image(m, cfg->ram_size, img, size, ELFCLASS32, EM_386,
+				     "multiboot ELF", &elf, err, errlen);
 		entry = elf.entry;
 		kernel_end = elf.hi;
 	}
