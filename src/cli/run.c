@@ -19,9 +19,12 @@
 
 #include "arch/x86/layout.h"
 #include "cli/cli.h"
+#include "control/qmp.h"
+#include "control/vmctl.h"
 #include "machine/console.h"
 #include "machine/machine.h"
 #include "machine/vcpu.h"
+#include "state/vmsnap.h"
 #include "util/log.h"
 #include "util/size.h"
 
@@ -35,6 +38,8 @@ struct run_options {
 	bool no_reboot;
 	unsigned shutdown_timeout; /* seconds from SIGTERM's power button to a hard stop */
 	const char *kvm_path;
+	const char *control_path; /* QMP socket, NULL for none */
+	const char *restore_path; /* snapshot to start from, NULL for a cold boot */
 };
 
 static void run_usage(FILE *f)
@@ -64,6 +69,13 @@ static void run_usage(FILE *f)
 		"                        guest hard if it has not powered off (default 30)\n"
 		"      --kvm PATH        KVM device (default /dev/kvm)\n"
 		"      --log-level LEVEL error, warn (default), info or debug\n"
+		"      --control PATH    serve the QMP control protocol on a UNIX socket at PATH\n"
+		"                        (query-status, stop, cont, system_powerdown,\n"
+		"                        system_reset, quit, snapshot-save, ...; docs/control.md)\n"
+		"      --restore FILE    start from a snapshot written by snapshot-save instead of\n"
+		"                        booting a kernel; the snapshot supplies the CPUs, memory\n"
+		"                        and kernel (for later reboots), so --kernel, --initrd,\n"
+		"                        --cmdline, --cpus and --memory are not allowed with it\n"
 		"  -h, --help            show this help\n"
 		"\n"
 		"Console keys (Ctrl-A, then): x quit, h help, Ctrl-A send Ctrl-A.\n"
@@ -96,7 +108,7 @@ static int run_usage_error(const char *fmt, const char *arg)
 	return EXIT_USAGE;
 }
 
-enum { OPT_NO_REBOOT = 256, OPT_LOG_LEVEL, OPT_SHUTDOWN_TIMEOUT, OPT_KVM };
+enum { OPT_NO_REBOOT = 256, OPT_LOG_LEVEL, OPT_SHUTDOWN_TIMEOUT, OPT_KVM, OPT_CONTROL, OPT_RESTORE };
 
 static int run_parse(int argc, char **argv, struct run_options *o)
 {
@@ -112,11 +124,14 @@ static int run_parse(int argc, char **argv, struct run_options *o)
 		{"shutdown-timeout", required_argument, NULL, OPT_SHUTDOWN_TIMEOUT},
 		{"kvm", required_argument, NULL, OPT_KVM},
 		{"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+		{"control", required_argument, NULL, OPT_CONTROL},
+		{"restore", required_argument, NULL, OPT_RESTORE},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
 	uint64_t v;
 	int c, level;
+	bool machine_opts = false;
 
 	o->mc.cmdline = "";
 	o->mc.ncpus = 1;
@@ -129,20 +144,31 @@ static int run_parse(int argc, char **argv, struct run_options *o)
 		switch (c) {
 		case 'k':
 			o->mc.kernel_path = optarg;
+			machine_opts = true;
 			break;
 		case 'i':
 			o->mc.initrd_path = optarg;
+			machine_opts = true;
 			break;
 		case 'c':
 			o->mc.cmdline = optarg;
+			machine_opts = true;
+			break;
+		case OPT_CONTROL:
+			o->control_path = optarg;
+			break;
+		case OPT_RESTORE:
+			o->restore_path = optarg;
 			break;
 		case 'p':
+			machine_opts = true;
 			if (size_parse_uint(optarg, 1, RUN_MAX_CPUS, &v))
 				return run_usage_error("--cpus '%s': expected a number from 1 to 254",
 						       optarg);
 			o->mc.ncpus = (int)v;
 			break;
 		case 'm':
+			machine_opts = true;
 			if (size_parse(optarg, 1ULL << 20, &v))
 				return run_usage_error(
 					"--memory '%s': expected a size such as 512M or 2G", optarg);
@@ -183,7 +209,11 @@ static int run_parse(int argc, char **argv, struct run_options *o)
 	}
 	if (optind < argc)
 		return run_usage_error("unexpected argument '%s'", argv[optind]);
-	if (!o->mc.kernel_path)
+	if (o->restore_path && machine_opts)
+		return run_usage_error("%s", "--restore takes the machine from the snapshot; do not "
+					     "combine it with --kernel, --initrd, --cmdline, --cpus "
+					     "or --memory");
+	if (!o->mc.kernel_path && !o->restore_path)
 		return run_usage_error("%s", "--kernel FILE is required");
 	return 0;
 }
@@ -213,6 +243,7 @@ static int64_t now_ms(void)
 
 struct run_loop {
 	struct machine *m;
+	struct vmctl ctl;
 	int sig_fd;
 	bool stdin_open;
 	struct console_esc esc;
@@ -260,11 +291,43 @@ static void run_handle_signal(struct run_loop *l, const struct run_options *o)
 	if (si.ssi_signo == SIGTERM && !l->hard_stop_at) {
 		log_info("run", "SIGTERM: pressing the ACPI power button");
 		machine_power_button(l->m);
+		vmctl_emit(&l->ctl, "POWERDOWN", NULL);
 		l->hard_stop_at = now_ms() + (int64_t)o->shutdown_timeout * 1000;
 		return;
 	}
 	l->signal_status = 128 + (int)si.ssi_signo;
 	machine_request_stop(l->m, MACHINE_QUIT, 0);
+}
+
+/* The QMP events for how a machine ended (qapi/run-state.json ShutdownCause). */
+static void run_emit_stop(struct run_loop *l, enum machine_stop why)
+{
+	const char *reason = NULL;
+	bool guest = true;
+
+	switch (why) {
+	case MACHINE_RESET:
+		guest = !l->ctl.reset_by_host;
+		vmctl_emit(&l->ctl, "RESET",
+			   json_pack("{s:b, s:s}", "guest", guest, "reason",
+				     guest ? "guest-reset" : "host-qmp-system-reset"));
+		return;
+	case MACHINE_POWEROFF:
+	case MACHINE_DEBUG_EXIT:
+		reason = "guest-shutdown";
+		break;
+	case MACHINE_CRASH:
+		reason = "guest-panic";
+		break;
+	case MACHINE_QUIT:
+		guest = false;
+		reason = l->ctl.quit_by_host ? "host-qmp-quit" : "host-signal";
+		break;
+	default:
+		guest = false;
+		reason = "host-error";
+	}
+	vmctl_emit(&l->ctl, "SHUTDOWN", json_pack("{s:b, s:s}", "guest", guest, "reason", reason));
 }
 
 /* Runs the machine until it stops; returns why. */
@@ -278,7 +341,7 @@ static enum machine_stop run_machine(struct run_loop *l, const struct run_option
 		};
 		int nfds = 2, timeout = -1;
 
-		if (l->stdin_open) {
+		if (l->stdin_open && !machine_is_paused(l->m)) {
 			if (machine_console_space(l->m))
 				nfds = 3;
 			else
@@ -316,6 +379,8 @@ int cmd_run(int argc, char **argv)
 	struct run_options o = {0};
 	struct run_loop l = {0};
 	struct kvm kvm;
+	struct qmp_server *qmp = NULL;
+	struct snap_reader *snap = NULL;
 	char err[512];
 	sigset_t sigs;
 	int rc, status = 0;
@@ -334,6 +399,28 @@ int cmd_run(int argc, char **argv)
 			o.mc.ncpus, kvm.max_vcpus);
 		kvm_close(&kvm);
 		return EXIT_USAGE;
+	}
+	if (o.restore_path) {
+		snap = vmsnap_open(o.restore_path, &o.mc, err, sizeof(err));
+		if (!snap) {
+			fprintf(stderr, "kvmm: %s\n", err);
+			kvm_close(&kvm);
+			return EXIT_NOINPUT;
+		}
+	}
+	if (o.control_path) {
+		struct qmp_info info = {0, 1, 0, "kvmm " KVMM_VERSION};
+		qmp = qmp_server_create(o.control_path, &info, err, sizeof(err));
+		if (!qmp) {
+			fprintf(stderr, "kvmm: --control %s: %s\n", o.control_path, err);
+			status = EXIT_USAGE;
+			goto out;
+		}
+	}
+	if (vmctl_init(&l.ctl, qmp) || (qmp && qmp_server_start(qmp))) {
+		fprintf(stderr, "kvmm: cannot start the control socket\n");
+		status = EXIT_OSERR;
+		goto out;
 	}
 	vcpu_init_signals();
 	sigemptyset(&sigs);
@@ -362,11 +449,16 @@ int cmd_run(int argc, char **argv)
 			status = EXIT_OSERR;
 			break;
 		}
+		vmctl_set_machine(&l.ctl, l.m);
 		why = run_machine(&l, &o);
+		vmctl_set_machine(&l.ctl, NULL);
 		status = l.m->stop_status;
 		machine_destroy(l.m);
 		l.m = NULL;
 		l.hard_stop_at = 0;
+		/* A reboot after a restore is a cold boot of the snapshot's kernel. */
+		o.mc.restore = NULL;
+		run_emit_stop(&l, why);
 		if (why == MACHINE_RESET && !o.no_reboot && !l.signal_status) {
 			log_info("run", "guest reset: rebooting");
 			continue;
@@ -392,6 +484,11 @@ int cmd_run(int argc, char **argv)
 	console_raw_leave();
 	if (l.sig_fd >= 0)
 		close(l.sig_fd);
+out:
+	qmp_server_destroy(qmp);
+	vmctl_destroy(&l.ctl);
+	if (snap)
+		vmsnap_close(snap, &o.mc);
 	kvm_close(&kvm);
 	return status;
 }

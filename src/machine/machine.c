@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -33,6 +34,8 @@
 #include "hw/rtc.h"
 #include "hw/uart8250.h"
 #include "machine/vcpu.h"
+#include "state/snapshot.h"
+#include "state/vmsnap.h"
 #include "util/log.h"
 
 #define COM1_PORT 0x3f8
@@ -110,6 +113,46 @@ static void *ram_map(uint64_t size, uint64_t *map_size)
 	return aligned;
 }
 
+/*
+ * Restore: RAM is the snapshot's memory sections mapped copy-on-write, so
+ * nothing is read until the guest touches it and clones of one file share
+ * unchanged pages through the page cache.
+ */
+static int machine_map_snapshot_memory(struct machine *m, const uint64_t *sizes,
+				       const uint64_t *bases, char *err, size_t errlen)
+{
+	const struct snap_reader *r = m->cfg->restore;
+	const char *name;
+	uint64_t gpa, size;
+
+	for (int i = 0; snap_reader_memory(r, i, &name, &gpa, &size) == 0; i++) {
+		int slot = gpa == bases[0] ? 0 : gpa == bases[1] ? 1 : -1;
+		if (slot < 0 || size != sizes[slot] || m->ram[slot]) {
+			snprintf(err, errlen,
+				 "snapshot: memory section '%s' (0x%" PRIx64 ", %" PRIu64
+				 " bytes) does not match the machine's %" PRIu64 " MiB layout",
+				 name, gpa, size, m->cfg->ram_size >> 20);
+			return -EINVAL;
+		}
+		m->ram[slot] = snap_reader_map_memory(r, i, 0);
+		if (!m->ram[slot]) {
+			snprintf(err, errlen, "snapshot: cannot map memory section '%s': %s", name,
+				 strerror(errno));
+			return -errno;
+		}
+		m->ram_map_size[slot] = size;
+		madvise(m->ram[slot], size, MADV_DONTFORK);
+	}
+	for (int i = 0; i < 2; i++) {
+		if (sizes[i] && !m->ram[i]) {
+			snprintf(err, errlen, "snapshot: memory section for 0x%" PRIx64 " is missing",
+				 bases[i]);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
 static int machine_setup_memory(struct machine *m, char *err, size_t errlen)
 {
 	uint64_t sizes[2] = {e820_lowmem(m->cfg->ram_size), e820_highmem(m->cfg->ram_size)};
@@ -117,10 +160,16 @@ static int machine_setup_memory(struct machine *m, char *err, size_t errlen)
 	int rc;
 
 	m->mem.ram_size = m->cfg->ram_size;
+	if (m->cfg->restore) {
+		rc = machine_map_snapshot_memory(m, sizes, bases, err, errlen);
+		if (rc)
+			return rc;
+	}
 	for (int i = 0; i < 2; i++) {
 		if (!sizes[i])
 			continue;
-		m->ram[i] = ram_map(sizes[i], &m->ram_map_size[i]);
+		if (!m->ram[i])
+			m->ram[i] = ram_map(sizes[i], &m->ram_map_size[i]);
 		if (!m->ram[i]) {
 			snprintf(err, errlen, "cannot reserve %" PRIu64 " MiB of guest memory: %s",
 				 sizes[i] >> 20, strerror(errno));
@@ -237,8 +286,7 @@ static int machine_setup_tables(struct machine *m, uint64_t *rsdp, char *err, si
 }
 
 /* What firmware and test guests read over fw_cfg (QEMU docs/specs/fw_cfg.rst). */
-static int machine_setup_fw_cfg(struct machine *m, const struct mapped_file *kernel,
-				const struct mapped_file *initrd)
+static int machine_setup_fw_cfg(struct machine *m)
 {
 	struct e820_entry map[E820_MAX];
 	const char *cmdline = m->cfg->cmdline;
@@ -248,8 +296,8 @@ static int machine_setup_fw_cfg(struct machine *m, const struct mapped_file *ker
 	rc |= fw_cfg_add_u16(m->fw_cfg, FW_CFG_MAX_CPUS, (uint16_t)m->ncpus);
 	rc |= fw_cfg_add_u64(m->fw_cfg, FW_CFG_RAM_SIZE, m->cfg->ram_size);
 	rc |= fw_cfg_add_u16(m->fw_cfg, FW_CFG_NOGRAPHIC, 1);
-	rc |= fw_cfg_add_u32(m->fw_cfg, FW_CFG_KERNEL_SIZE, (uint32_t)kernel->size);
-	rc |= fw_cfg_add_u32(m->fw_cfg, FW_CFG_INITRD_SIZE, initrd ? (uint32_t)initrd->size : 0);
+	rc |= fw_cfg_add_u32(m->fw_cfg, FW_CFG_KERNEL_SIZE, (uint32_t)m->kernel_size);
+	rc |= fw_cfg_add_u32(m->fw_cfg, FW_CFG_INITRD_SIZE, (uint32_t)m->initrd_size);
 	rc |= fw_cfg_add_u32(m->fw_cfg, FW_CFG_CMDLINE_SIZE, (uint32_t)strlen(cmdline) + 1);
 	rc |= fw_cfg_add_bytes(m->fw_cfg, FW_CFG_CMDLINE_DATA, cmdline, strlen(cmdline) + 1);
 	rc |= fw_cfg_add_file(m->fw_cfg, "etc/e820", map, (size_t)n * sizeof(map[0]));
@@ -289,11 +337,8 @@ static int machine_load_kernel(struct machine *m, uint64_t rsdp, struct boot_ent
 			 why[0] ? why : strerror(-rc));
 		goto out;
 	}
-	rc = machine_setup_fw_cfg(m, &kernel, c->initrd_path ? &initrd : NULL);
-	if (rc) {
-		*exit_code = EXIT_OSERR;
-		snprintf(err, errlen, "cannot fill fw_cfg: %s", strerror(-rc));
-	}
+	m->kernel_size = kernel.size;
+	m->initrd_size = initrd.size;
 out:
 	file_unmap(&initrd);
 	file_unmap(&kernel);
@@ -319,6 +364,8 @@ static int machine_setup_vcpus(struct machine *m, const struct boot_entry *entry
 			return rc;
 		}
 	}
+	if (!entry)
+		return 0; /* restored from a snapshot by the caller */
 	/* Only the BSP gets entry state; APs wait in KVM for INIT/SIPI. */
 	rc = kvm_vcpu_get_sregs(m->vcpus[0]->fd, &sregs);
 	if (!rc)
@@ -355,6 +402,9 @@ struct machine *machine_create(struct kvm *kvm, const struct machine_config *cfg
 	m->irq = (struct irq_sink){machine_irq_set, m};
 	atomic_init(&m->stop, MACHINE_RUNNING);
 	pthread_mutex_init(&m->stop_lock, NULL);
+	pthread_mutex_init(&m->pause_lock, NULL);
+	pthread_cond_init(&m->pause_cond, NULL);
+	atomic_init(&m->pause_requested, 0);
 	m->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (m->stop_fd < 0 || bus_init(&m->bus)) {
 		snprintf(err, errlen, "out of file descriptors or memory");
@@ -378,16 +428,35 @@ struct machine *machine_create(struct kvm *kvm, const struct machine_config *cfg
 	/* 3. Devices on the bus. */
 	if (machine_setup_devices(m, err, errlen))
 		goto fail;
-	/* 4. Firmware tables describing CPUs and devices. */
-	if (machine_setup_tables(m, &rsdp, err, errlen))
-		goto fail;
-	/* 5. Kernel, initrd and command line; fw_cfg describes them. */
-	if (machine_load_kernel(m, rsdp, &entry, err, errlen, exit_code))
-		goto fail;
+	if (cfg->restore) {
+		/* Restore: tables and kernel are in the snapshot's memory already. */
+		*exit_code = EXIT_NOINPUT;
+		m->kernel_size = cfg->restore_kernel_size;
+		m->initrd_size = cfg->restore_initrd_size;
+		if (vmsnap_load_devices(m, cfg->restore, err, errlen))
+			goto fail;
+	} else {
+		/* 4. Firmware tables describing CPUs and devices. */
+		if (machine_setup_tables(m, &rsdp, err, errlen))
+			goto fail;
+		/* 5. Kernel, initrd and command line. */
+		if (machine_load_kernel(m, rsdp, &entry, err, errlen, exit_code))
+			goto fail;
+	}
 	*exit_code = EXIT_OSERR;
-	/* 6. vCPUs, the boot CPU pointed at the kernel's entry. */
-	if (machine_setup_vcpus(m, &entry, err, errlen))
+	rc = machine_setup_fw_cfg(m);
+	if (rc) {
+		snprintf(err, errlen, "cannot fill fw_cfg: %s", strerror(-rc));
 		goto fail;
+	}
+	/* 6. vCPUs: the boot CPU pointed at the kernel's entry, or all restored. */
+	if (machine_setup_vcpus(m, cfg->restore ? NULL : &entry, err, errlen))
+		goto fail;
+	if (cfg->restore) {
+		*exit_code = EXIT_NOINPUT;
+		if (vmsnap_load_cpus(m, cfg->restore, err, errlen))
+			goto fail;
+	}
 	return m;
 fail:
 	machine_destroy(m);
@@ -422,6 +491,55 @@ void machine_request_stop(struct machine *m, enum machine_stop why, int status)
 		if (m->vcpus[i])
 			vcpu_kick(m->vcpus[i]);
 	pthread_mutex_unlock(&m->stop_lock);
+	/* Parked vCPUs wake up and see the stop. */
+	pthread_mutex_lock(&m->pause_lock);
+	pthread_cond_broadcast(&m->pause_cond);
+	pthread_mutex_unlock(&m->pause_lock);
+}
+
+int machine_pause(struct machine *m)
+{
+	int rc = 0;
+
+	if (atomic_load(&m->paused))
+		return 0;
+	pthread_mutex_lock(&m->pause_lock);
+	atomic_store(&m->pause_requested, 1);
+	for (int i = 0; i < m->ncpus; i++)
+		vcpu_kick(m->vcpus[i]);
+	while (m->nr_parked < m->ncpus && atomic_load(&m->stop) == MACHINE_RUNNING)
+		pthread_cond_wait(&m->pause_cond, &m->pause_lock);
+	if (atomic_load(&m->stop) != MACHINE_RUNNING)
+		rc = -ECANCELED;
+	pthread_mutex_unlock(&m->pause_lock);
+	if (rc)
+		return rc;
+	/* Freeze the guest's clock: KVM_GET_CLOCK now, KVM_SET_CLOCK on resume. */
+	memset(&m->paused_clock, 0, sizeof(m->paused_clock));
+	if (ioctl(m->vm_fd, KVM_GET_CLOCK, &m->paused_clock) < 0)
+		log_warn("machine", "KVM_GET_CLOCK: %s", strerror(errno));
+	atomic_store(&m->paused, true);
+	return 0;
+}
+
+int machine_resume(struct machine *m)
+{
+	if (!atomic_load(&m->paused))
+		return 0;
+	m->paused_clock.flags = 0;
+	if (ioctl(m->vm_fd, KVM_SET_CLOCK, &m->paused_clock) < 0)
+		log_warn("machine", "KVM_SET_CLOCK: %s", strerror(errno));
+	pthread_mutex_lock(&m->pause_lock);
+	atomic_store(&m->pause_requested, 0);
+	pthread_cond_broadcast(&m->pause_cond);
+	pthread_mutex_unlock(&m->pause_lock);
+	atomic_store(&m->paused, false);
+	return 0;
+}
+
+bool machine_is_paused(struct machine *m)
+{
+	return atomic_load(&m->paused);
 }
 
 void machine_destroy(struct machine *m)
@@ -454,6 +572,8 @@ void machine_destroy(struct machine *m)
 	if (m->stop_fd >= 0)
 		close(m->stop_fd);
 	pthread_mutex_destroy(&m->stop_lock);
+	pthread_mutex_destroy(&m->pause_lock);
+	pthread_cond_destroy(&m->pause_cond);
 	free(m);
 }
 

@@ -25,6 +25,7 @@ struct rtc;
 struct acpi_pm;
 struct debug_exit;
 struct fw_cfg;
+struct snap_reader;
 
 struct machine_config {
 	const char *kernel_path;
@@ -35,6 +36,9 @@ struct machine_config {
 	/* Where the guest's serial output goes, and its writer. */
 	void (*console_out)(void *opaque, const uint8_t *buf, size_t len);
 	void *console_opaque;
+	/* Restore mode: state and memory come from this snapshot, not a kernel. */
+	const struct snap_reader *restore;
+	uint64_t restore_kernel_size, restore_initrd_size; /* for fw_cfg */
 };
 
 /* Why the VM stopped running; the first reason reported wins. */
@@ -57,6 +61,7 @@ struct machine {
 	uint64_t ram_map_size[2];
 	struct bus bus;
 	struct irq_sink irq;
+	uint64_t kernel_size, initrd_size; /* as loaded, for fw_cfg and snapshots */
 
 	int ncpus;
 	struct vcpu **vcpus;
@@ -73,6 +78,14 @@ struct machine {
 	atomic_int stop;  /* enum machine_stop */
 	int stop_status;  /* for MACHINE_DEBUG_EXIT: the exit status */
 	int stop_fd;      /* eventfd the main loop polls; written once on stop */
+
+	/* Pause protocol: vCPUs park in vcpu_park() while pause_requested. */
+	pthread_mutex_t pause_lock;
+	pthread_cond_t pause_cond;
+	atomic_int pause_requested;
+	int nr_parked;
+	atomic_bool paused; /* machine_pause() completed */
+	struct kvm_clock_data paused_clock;
 };
 
 /*
@@ -89,6 +102,14 @@ int machine_start(struct machine *m);
 void machine_request_stop(struct machine *m, enum machine_stop why, int status);
 /* Joins the vCPU threads (after a stop was requested) and frees everything. */
 void machine_destroy(struct machine *m);
+/*
+ * Pauses every vCPU at an instruction boundary and freezes kvmclock, so on
+ * resume the guest sees no time pass but wall-clock time (as QEMU's stop/cont).
+ * Returns 0, or -ECANCELED when the machine stopped meanwhile. Idempotent.
+ */
+int machine_pause(struct machine *m);
+int machine_resume(struct machine *m);
+bool machine_is_paused(struct machine *m);
 /* Presses the ACPI power button (SIGTERM, system_powerdown). */
 void machine_power_button(struct machine *m);
 /* Hands console input to the guest's UART; returns bytes accepted. */

@@ -286,6 +286,53 @@ static bool vcpu_handle_exit(struct vcpu *v)
 	}
 }
 
+/*
+ * Parks the vCPU while a pause is requested. Called only after KVM_RUN
+ * returned EINTR, so any port or MMIO access has been completed by KVM and the
+ * vCPU sits at an instruction boundary with consistent state (api.rst section 5).
+ */
+static void vcpu_park(struct vcpu *v)
+{
+	struct machine *m = v->m;
+
+	pthread_mutex_lock(&m->pause_lock);
+	m->nr_parked++;
+	pthread_cond_broadcast(&m->pause_cond);
+	while (m->pause_requested && atomic_load(&m->stop) == MACHINE_RUNNING) {
+		if (v->work) {
+			v->work_rc = v->work(v, v->work_arg);
+			v->work = NULL;
+			pthread_cond_broadcast(&m->pause_cond);
+			continue;
+		}
+		pthread_cond_wait(&m->pause_cond, &m->pause_lock);
+	}
+	m->nr_parked--;
+	pthread_cond_broadcast(&m->pause_cond);
+	pthread_mutex_unlock(&m->pause_lock);
+}
+
+int vcpu_run_on(struct vcpu *v, int (*fn)(struct vcpu *v, void *arg), void *arg)
+{
+	struct machine *m = v->m;
+	int rc;
+
+	pthread_mutex_lock(&m->pause_lock);
+	if (!m->pause_requested) {
+		pthread_mutex_unlock(&m->pause_lock);
+		return -EBUSY;
+	}
+	v->work_arg = arg;
+	v->work = fn;
+	pthread_cond_broadcast(&m->pause_cond);
+	while (v->work && atomic_load(&m->stop) == MACHINE_RUNNING)
+		pthread_cond_wait(&m->pause_cond, &m->pause_lock);
+	rc = v->work ? -ECANCELED : v->work_rc;
+	v->work = NULL;
+	pthread_mutex_unlock(&m->pause_lock);
+	return rc;
+}
+
 static void *vcpu_thread(void *arg)
 {
 	struct vcpu *v = arg;
@@ -298,11 +345,14 @@ static void *vcpu_thread(void *arg)
 	sigemptyset(&set);
 	sigaddset(&set, VCPU_KICK_SIGNAL);
 	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+	v->tid = gettid();
 
 	while (atomic_load(&m->stop) == MACHINE_RUNNING) {
 		if (ioctl(v->fd, KVM_RUN, 0) < 0) {
 			if (errno == EINTR || errno == EAGAIN) {
 				v->run->immediate_exit = 0;
+				if (atomic_load(&m->pause_requested))
+					vcpu_park(v);
 				continue;
 			}
 			log_err(name, "KVM_RUN failed: %s", strerror(errno));

@@ -5,6 +5,7 @@
 
 #include <pthread.h>
 #include <stdbool.h>
+#include <sys/types.h>
 
 #include "kvm/kvm.h"
 
@@ -17,6 +18,11 @@ struct vcpu {
 	struct kvm_run *run;
 	pthread_t thread;
 	bool started;
+	pid_t tid; /* for query-cpus-fast */
+	/* Work handed to the parked vCPU thread (machine.pause_lock protects). */
+	int (*work)(struct vcpu *v, void *arg);
+	void *work_arg;
+	int work_rc;
 };
 
 /* Creates vCPU id with its CPUID, MSRs and LAPIC set up; NULL + errno on failure. */
@@ -28,6 +34,11 @@ void vcpu_kick(struct vcpu *v);
 void vcpu_join(struct vcpu *v);
 /* Prints registers and the instruction bytes at RIP to stderr. */
 void vcpu_dump(struct vcpu *v, const char *why);
+/*
+ * Runs fn on the vCPU's own thread, which must be parked (machine_pause);
+ * returns fn's result. KVM wants vCPU ioctls from the thread that runs it.
+ */
+int vcpu_run_on(struct vcpu *v, int (*fn)(struct vcpu *v, void *arg), void *arg);
 /* Installs the no-op handler for the kick signal; once per process. */
 int vcpu_init_signals(void);
 

@@ -42,6 +42,8 @@ int size_parse(const char *s, uint64_t default_unit, uint64_t *out)
 		mult = default_unit;
 		break;
 	case 'B':
+		if (s[1])
+			return -EINVAL; /* "5B" is bytes; "5BB" and "5BiB" are not sizes */
 		mult = 1;
 		s++;
 		break;

@@ -112,8 +112,11 @@ static inline void put64(uint8_t *p, uint64_t v)
 
 static inline struct boot_config tcfg(const uint8_t *k, size_t ksize, uint64_t ram)
 {
-	return (struct boot_config){.kernel_path = "/boot/kernel", .kernel = k, .kernel_size = ksize,
-				    .cmdline = "", .ram_size = ram};
+	return (struct boot_config){.kernel_path = "/boot/kernel",
+				    .kernel = k,
+				    .kernel_size = ksize,
+				    .cmdline = "",
+				    .ram_size = ram};
 }
 
 /* Deterministic, compressible filler. */
@@ -135,9 +138,9 @@ struct tseg {
 };
 
 struct telf {
-	int cls;          /* ELFCLASS32 / ELFCLASS64 */
+	int cls; /* ELFCLASS32 / ELFCLASS64 */
 	uint16_t machine;
-	uint16_t type;    /* 0: ET_EXEC */
+	uint16_t type; /* 0: ET_EXEC */
 	uint64_t entry;
 	int nseg;
 	struct tseg seg[8];
@@ -198,13 +201,18 @@ static inline uint8_t *telf_build(const struct telf *e, size_t *size, uint64_t *
 		const struct tseg *s = &e->seg[i];
 		uint8_t *p = b + eh + ph * (size_t)i;
 		if (is64) {
-			Elf64_Phdr h = {s->type, PF_R | PF_X, off[i], s->vaddr, s->paddr,
-					s->filesz, s->memsz, s->align};
+			Elf64_Phdr h = {s->type,  PF_R | PF_X, off[i],	 s->vaddr,
+					s->paddr, s->filesz,   s->memsz, s->align};
 			memcpy(p, &h, sizeof(h));
 		} else {
-			Elf32_Phdr h = {s->type, (uint32_t)off[i], (uint32_t)s->vaddr,
-					(uint32_t)s->paddr, (uint32_t)s->filesz, (uint32_t)s->memsz,
-					PF_R | PF_X, (uint32_t)s->align};
+			Elf32_Phdr h = {s->type,
+					(uint32_t)off[i],
+					(uint32_t)s->vaddr,
+					(uint32_t)s->paddr,
+					(uint32_t)s->filesz,
+					(uint32_t)s->memsz,
+					PF_R | PF_X,
+					(uint32_t)s->align};
 			memcpy(p, &h, sizeof(h));
 		}
 		if (s->data)
@@ -249,9 +257,8 @@ static inline uint8_t *tcompress(enum decompress_format fmt, const uint8_t *in, 
 	case DECOMPRESS_GZIP: {
 		z_stream z;
 		memset(&z, 0, sizeof(z));
-		assert_int_equal(deflateInit2(&z, 9, Z_DEFLATED, 16 + MAX_WBITS, 8,
-					      Z_DEFAULT_STRATEGY),
-				 Z_OK);
+		assert_int_equal(
+		    deflateInit2(&z, 9, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY), Z_OK);
 		z.next_in = (Bytef *)(uintptr_t)in;
 		z.avail_in = (uInt)len;
 		z.next_out = out;
@@ -262,9 +269,9 @@ static inline uint8_t *tcompress(enum decompress_format fmt, const uint8_t *in, 
 		break;
 	}
 	case DECOMPRESS_XZ:
-		assert_int_equal(lzma_easy_buffer_encode(6, LZMA_CHECK_CRC32, NULL, in, len, out, &n,
-							 cap),
-				 LZMA_OK);
+		assert_int_equal(
+		    lzma_easy_buffer_encode(6, LZMA_CHECK_CRC32, NULL, in, len, out, &n, cap),
+		    LZMA_OK);
 		break;
 	case DECOMPRESS_LZMA: {
 		lzma_stream s = LZMA_STREAM_INIT;

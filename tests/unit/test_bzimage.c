@@ -31,10 +31,18 @@ struct tbz {
 /* A current (2.15) relocatable 64-bit kernel's header values. */
 static struct tbz tbz_default(void)
 {
-	return (struct tbz){.version = 0x020f, .setup_sects = 4, .loadflags = 0x01 | 0x20,
-			    .relocatable = 1, .jump = 0x6a, .xlf = 0x7f, .cmdline_size = 2047,
-			    .initrd_addr_max = 0x7fffffff, .kernel_alignment = 0x200000,
-			    .init_size = 0x800000, .pref = 0x1000000, .payload_off = 0x3c0,
+	return (struct tbz){.version = 0x020f,
+			    .setup_sects = 4,
+			    .loadflags = 0x01 | 0x20,
+			    .relocatable = 1,
+			    .jump = 0x6a,
+			    .xlf = 0x7f,
+			    .cmdline_size = 2047,
+			    .initrd_addr_max = 0x7fffffff,
+			    .kernel_alignment = 0x200000,
+			    .init_size = 0x800000,
+			    .pref = 0x1000000,
+			    .payload_off = 0x3c0,
 			    .pm_len = 0x1000};
 }
 
@@ -56,7 +64,7 @@ static uint8_t *bz_build(const struct tbz *t, size_t *size)
 	img[0x201] = t->jump;
 	put32(img + 0x202, HDRS);
 	put16(img + 0x206, t->version);
-	put32(img + 0x214, 0x100000);  /* code32_start */
+	put32(img + 0x214, 0x100000); /* code32_start */
 	img[0x211] = t->loadflags;
 	put32(img + 0x22c, t->initrd_addr_max);
 	put32(img + 0x230, t->kernel_alignment);
@@ -68,7 +76,7 @@ static uint8_t *bz_build(const struct tbz *t, size_t *size)
 		put32(img + 0x24c, (uint32_t)t->payload_len);
 		memcpy(img + setup + t->payload_off, t->payload, t->payload_len);
 	}
-	put64(img + 0x250, 0xdeadbeef);  /* setup_data: the loader's, never the image's */
+	put64(img + 0x250, 0xdeadbeef); /* setup_data: the loader's, never the image's */
 	put64(img + 0x258, t->pref);
 	put32(img + 0x260, t->init_size);
 	return img;
@@ -82,8 +90,10 @@ static uint8_t *vmlinux_build(size_t *size, uint64_t *text_off)
 	size_t n;
 	uint8_t *elf, *all;
 
-	e.seg[0] = (struct tseg){PT_LOAD, 0xffffffff81000000ULL, 0x1000000, NULL, 0x2000, 0x2000, 0x200000};
-	e.seg[1] = (struct tseg){PT_LOAD, 0xffffffff81100000ULL, 0x1100000, NULL, 0x100, 0x3000, 0x200000};
+	e.seg[0] = (struct tseg){PT_LOAD, 0xffffffff81000000ULL, 0x1000000, NULL, 0x2000, 0x2000,
+				 0x200000};
+	e.seg[1] =
+	    (struct tseg){PT_LOAD, 0xffffffff81100000ULL, 0x1100000, NULL, 0x100, 0x3000, 0x200000};
 	elf = telf_build(&e, &n, offs);
 	all = malloc(n + 0x400);
 	memcpy(all, elf, n);
@@ -129,8 +139,8 @@ static void check_vmlinux_loaded(struct tguest *g, const uint8_t *vml)
 static void test_formats(void **state)
 {
 	static const enum decompress_format fmts[] = {DECOMPRESS_GZIP, DECOMPRESS_XZ,
-						       DECOMPRESS_LZMA, DECOMPRESS_ZSTD,
-						       DECOMPRESS_LZ4,  DECOMPRESS_BZIP2};
+						      DECOMPRESS_LZMA, DECOMPRESS_ZSTD,
+						      DECOMPRESS_LZ4,  DECOMPRESS_BZIP2};
 	(void)state;
 
 	for (size_t i = 0; i < sizeof(fmts) / sizeof(fmts[0]); i++) {
@@ -395,7 +405,8 @@ static void test_refuse_header(void **state)
 	struct boot_config cfg = tcfg(img, 1000, 64 * MiB);
 	tguest_init(&g, 64 * MiB);
 	assert_int_equal(bzimage_load(&g.m, &cfg, &out, g.err, sizeof(g.err)), -ENOEXEC);
-	assert_string_equal(g.err, "bzImage: file is 1000 bytes, shorter than its 1024-byte header");
+	assert_string_equal(g.err,
+			    "bzImage: file is 1000 bytes, shorter than its 1024-byte header");
 	tguest_fini(&g);
 
 #define MUTATE(stmt, ret, msg)                                                                     \
@@ -448,9 +459,10 @@ static void test_refuse_payload(void **state)
 	t.payload = c;
 	t.payload_len = clen;
 	img = bz_build(&t, &size);
-	expect_refusal(img, size, 4 * MiB, "", -ENOMEM,
-		       "bzImage: gzip payload decompresses to more than 4 MiB (the limit is guest RAM "
-		       "or 512 MiB)");
+	expect_refusal(
+	    img, size, 4 * MiB, "", -ENOMEM,
+	    "bzImage: gzip payload decompresses to more than 4 MiB (the limit is guest RAM "
+	    "or 512 MiB)");
 	free(img);
 	free(c);
 	/* Not an ELF inside. */
@@ -478,9 +490,10 @@ static void test_refuse_payload(void **state)
 	/* The vmlinux does not fit in a small guest. */
 	t.payload = NULL;
 	img = bz_with(DECOMPRESS_LZMA, &t, &size, NULL);
-	expect_refusal(img, size, 8 * MiB, "", -ENOMEM,
-		       "bzImage: vmlinux: segment 0 at 0x1000000 (size 0x2000) is outside guest RAM "
-		       "(8 MiB)");
+	expect_refusal(
+	    img, size, 8 * MiB, "", -ENOMEM,
+	    "bzImage: vmlinux: segment 0 at 0x1000000 (size 0x2000) is outside guest RAM "
+	    "(8 MiB)");
 	free(img);
 }
 
@@ -521,10 +534,10 @@ static void test_initrd_refused(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_formats),        cmocka_unit_test(test_zero_page),
-		cmocka_unit_test(test_header_length),  cmocka_unit_test(test_large_guest),
-		cmocka_unit_test(test_fallback),       cmocka_unit_test(test_refuse_header),
-		cmocka_unit_test(test_refuse_payload), cmocka_unit_test(test_initrd_refused),
+	    cmocka_unit_test(test_formats),	   cmocka_unit_test(test_zero_page),
+	    cmocka_unit_test(test_header_length),  cmocka_unit_test(test_large_guest),
+	    cmocka_unit_test(test_fallback),	   cmocka_unit_test(test_refuse_header),
+	    cmocka_unit_test(test_refuse_payload), cmocka_unit_test(test_initrd_refused),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -11,8 +11,8 @@
 #include "boot_fixtures.h"
 
 static const enum decompress_format all_formats[] = {
-	DECOMPRESS_GZIP, DECOMPRESS_XZ, DECOMPRESS_LZMA,
-	DECOMPRESS_ZSTD, DECOMPRESS_LZ4, DECOMPRESS_BZIP2,
+    DECOMPRESS_GZIP, DECOMPRESS_XZ,  DECOMPRESS_LZMA,
+    DECOMPRESS_ZSTD, DECOMPRESS_LZ4, DECOMPRESS_BZIP2,
 };
 #define NFORMATS (sizeof(all_formats) / sizeof(all_formats[0]))
 
@@ -20,15 +20,22 @@ static void test_detect(void **state)
 {
 	(void)state;
 	assert_int_equal(decompress_detect((const uint8_t *)"\x1f\x8b\x08", 3), DECOMPRESS_GZIP);
-	assert_int_equal(decompress_detect((const uint8_t *)"\xfd" "7zXZ\0\0", 7), DECOMPRESS_XZ);
+	assert_int_equal(decompress_detect((const uint8_t *)"\xfd"
+							    "7zXZ\0\0",
+					   7),
+			 DECOMPRESS_XZ);
 	assert_int_equal(decompress_detect((const uint8_t *)"\x5d\0\0\x80\0", 5), DECOMPRESS_LZMA);
-	assert_int_equal(decompress_detect((const uint8_t *)"\x28\xb5\x2f\xfd", 4), DECOMPRESS_ZSTD);
+	assert_int_equal(decompress_detect((const uint8_t *)"\x28\xb5\x2f\xfd", 4),
+			 DECOMPRESS_ZSTD);
 	assert_int_equal(decompress_detect((const uint8_t *)"\x02\x21\x4c\x18", 4), DECOMPRESS_LZ4);
 	assert_int_equal(decompress_detect((const uint8_t *)"BZh9", 4), DECOMPRESS_BZIP2);
 	/* LZO (the kernel's "\x89LZO") and short or empty input are unknown. */
 	assert_int_equal(decompress_detect((const uint8_t *)"\x89LZO\0", 5), DECOMPRESS_UNKNOWN);
 	assert_int_equal(decompress_detect((const uint8_t *)"\x1f", 1), DECOMPRESS_UNKNOWN);
-	assert_int_equal(decompress_detect((const uint8_t *)"\xfd" "7zX", 4), DECOMPRESS_UNKNOWN);
+	assert_int_equal(decompress_detect((const uint8_t *)"\xfd"
+							    "7zX",
+					   4),
+			 DECOMPRESS_UNKNOWN);
 	assert_int_equal(decompress_detect((const uint8_t *)"", 0), DECOMPRESS_UNKNOWN);
 	assert_string_equal(decompress_name(DECOMPRESS_LZ4), "lz4");
 	assert_string_equal(decompress_name(DECOMPRESS_UNKNOWN), "unknown");
@@ -52,8 +59,8 @@ static void test_roundtrip(void **state)
 		for (size_t h = 0; h < 4; h++) {
 			uint8_t *out;
 			size_t out_len;
-			int ret = decompress_buffer(all_formats[f], c, clen, 64 * MiB, hints[h], &out,
-						    &out_len, err, sizeof(err));
+			int ret = decompress_buffer(all_formats[f], c, clen, 64 * MiB, hints[h],
+						    &out, &out_len, err, sizeof(err));
 			if (ret)
 				print_error("%s: %s\n", decompress_name(all_formats[f]), err);
 			assert_int_equal(ret, 0);
@@ -112,8 +119,8 @@ static void test_truncated(void **state)
 		uint8_t *out, *c = tcompress(all_formats[f], data, len, &clen, 0);
 		int ret;
 
-		ret = decompress_buffer(all_formats[f], c, clen / 2, 64 * MiB, 0, &out, &out_len, err,
-					sizeof(err));
+		ret = decompress_buffer(all_formats[f], c, clen / 2, 64 * MiB, 0, &out, &out_len,
+					err, sizeof(err));
 		assert_int_equal(ret, -ENOEXEC);
 		assert_null(out);
 		assert_true(strlen(err) > 0);
@@ -177,8 +184,8 @@ static void test_lz4_frames(void **state)
 	tfill(data, big + 12345, 5);
 	/* 2 full blocks + a short one, with trailer. */
 	c = tcompress(DECOMPRESS_LZ4, data, big + 12345, &clen, 1);
-	assert_int_equal(decompress_buffer(DECOMPRESS_LZ4, c, clen, 64 * MiB, 0, &out, &out_len, err,
-					   sizeof(err)),
+	assert_int_equal(decompress_buffer(DECOMPRESS_LZ4, c, clen, 64 * MiB, 0, &out, &out_len,
+					   err, sizeof(err)),
 			 0);
 	assert_int_equal(out_len, big + 12345);
 	assert_memory_equal(out, data, out_len);
@@ -199,8 +206,8 @@ static void test_lz4_frames(void **state)
 
 	/* Exactly 2 full blocks: the trailer (the size) must not be taken for a block. */
 	c = tcompress(DECOMPRESS_LZ4, data, big, &clen, 1);
-	assert_int_equal(decompress_buffer(DECOMPRESS_LZ4, c, clen, 64 * MiB, 0, &out, &out_len, err,
-					   sizeof(err)),
+	assert_int_equal(decompress_buffer(DECOMPRESS_LZ4, c, clen, 64 * MiB, 0, &out, &out_len,
+					   err, sizeof(err)),
 			 0);
 	assert_int_equal(out_len, big);
 	free(out);
@@ -219,19 +226,19 @@ static void test_lz4_frames(void **state)
 
 	/* First block claims more bytes than the input holds. */
 	put32(c + 4, (uint32_t)clen);
-	assert_int_equal(decompress_buffer(DECOMPRESS_LZ4, c, clen, 64 * MiB, 0, &out, &out_len, err,
-					   sizeof(err)),
+	assert_int_equal(decompress_buffer(DECOMPRESS_LZ4, c, clen, 64 * MiB, 0, &out, &out_len,
+					   err, sizeof(err)),
 			 -ENOEXEC);
 	assert_non_null(strstr(err, "lz4: block 0"));
 	/* A zero-sized block. */
 	put32(c + 4, 0);
-	assert_int_equal(decompress_buffer(DECOMPRESS_LZ4, c, clen, 64 * MiB, 0, &out, &out_len, err,
-					   sizeof(err)),
+	assert_int_equal(decompress_buffer(DECOMPRESS_LZ4, c, clen, 64 * MiB, 0, &out, &out_len,
+					   err, sizeof(err)),
 			 -ENOEXEC);
 	/* Just the magic. */
-	assert_int_equal(decompress_buffer(DECOMPRESS_LZ4, c, 4, 64 * MiB, 0, &out, &out_len, err,
-					   sizeof(err)),
-			 -ENOEXEC);
+	assert_int_equal(
+	    decompress_buffer(DECOMPRESS_LZ4, c, 4, 64 * MiB, 0, &out, &out_len, err, sizeof(err)),
+	    -ENOEXEC);
 	assert_non_null(strstr(err, "no blocks"));
 	free(c);
 	free(data);
@@ -257,10 +264,10 @@ static void test_wrong_format(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_detect),    cmocka_unit_test(test_roundtrip),
-		cmocka_unit_test(test_limit),     cmocka_unit_test(test_truncated),
-		cmocka_unit_test(test_corrupt),   cmocka_unit_test(test_lz4_frames),
-		cmocka_unit_test(test_wrong_format),
+	    cmocka_unit_test(test_detect),	 cmocka_unit_test(test_roundtrip),
+	    cmocka_unit_test(test_limit),	 cmocka_unit_test(test_truncated),
+	    cmocka_unit_test(test_corrupt),	 cmocka_unit_test(test_lz4_frames),
+	    cmocka_unit_test(test_wrong_format),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

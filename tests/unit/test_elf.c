@@ -22,9 +22,11 @@
 static struct telf vmlinux_like(void)
 {
 	struct telf e = {.cls = ELFCLASS64, .machine = EM_X86_64, .entry = 0x1000000, .nseg = 3};
-	e.seg[0] = (struct tseg){PT_LOAD, KVIRT + 0x1000000, 0x1000000, NULL, 0x3000, 0x3000, 0x200000};
+	e.seg[0] =
+	    (struct tseg){PT_LOAD, KVIRT + 0x1000000, 0x1000000, NULL, 0x3000, 0x3000, 0x200000};
 	e.seg[1] = (struct tseg){PT_LOAD, 0, 0x1200000, NULL, 0x100, 0x100, 0x200000};
-	e.seg[2] = (struct tseg){PT_LOAD, KVIRT + 0x1400000, 0x1400000, NULL, 0x800, 0x5000, 0x200000};
+	e.seg[2] =
+	    (struct tseg){PT_LOAD, KVIRT + 0x1400000, 0x1400000, NULL, 0x800, 0x5000, 0x200000};
 	return e;
 }
 
@@ -187,11 +189,13 @@ static void check_pvh(uint32_t descsz, size_t align, int with_initrd)
 	if (with_initrd) {
 		uint64_t mod = tg64(&g, si + 16);
 		assert_int_equal(tg32(&g, si + 12), 1);
-		assert_true(mod >= LAYOUT_BOOTDATA && mod + 32 <= LAYOUT_BOOTDATA + LAYOUT_BOOTDATA_MAX);
+		assert_true(mod >= LAYOUT_BOOTDATA &&
+			    mod + 32 <= LAYOUT_BOOTDATA + LAYOUT_BOOTDATA_MAX);
 		assert_int_equal(tg64(&g, mod), (128 * MiB - sizeof(initrd)) & ~0xfffULL);
 		assert_int_equal(tg64(&g, mod + 8), sizeof(initrd));
 		assert_int_equal(tg64(&g, mod + 16), 0);
-		assert_memory_equal(tg_ptr(&g, tg64(&g, mod), sizeof(initrd)), initrd, sizeof(initrd));
+		assert_memory_equal(tg_ptr(&g, tg64(&g, mod), sizeof(initrd)), initrd,
+				    sizeof(initrd));
 	} else {
 		assert_int_equal(tg32(&g, si + 12), 0);
 		assert_int_equal(tg64(&g, si + 16), 0);
@@ -440,15 +444,15 @@ static void test_dispatch(void **state)
 	uint64_t offs[8];
 	put32(mb, 0x1BADB002);
 	put32(mb + 4, 0x00010000);
-	put32(mb + 8, (uint32_t)-(0x1BADB002u + 0x00010000u));
+	put32(mb + 8, (uint32_t) - (0x1BADB002u + 0x00010000u));
 	img = telf_build(&e64, &size, offs);
 	/* The header opens the text segment, which lands at 0x1000000; load the whole file. */
 	memcpy(img + offs[0], mb, 12);
-	put32(img + offs[0] + 12, 0x1000000);                       /* header_addr */
+	put32(img + offs[0] + 12, 0x1000000);			    /* header_addr */
 	put32(img + offs[0] + 16, (uint32_t)(0x1000000 - offs[0])); /* load_addr */
-	put32(img + offs[0] + 20, 0);                               /* load_end_addr */
-	put32(img + offs[0] + 24, 0);                               /* bss_end_addr */
-	put32(img + offs[0] + 28, 0x1000000);                       /* entry_addr */
+	put32(img + offs[0] + 20, 0);				    /* load_end_addr */
+	put32(img + offs[0] + 24, 0);				    /* bss_end_addr */
+	put32(img + offs[0] + 28, 0x1000000);			    /* entry_addr */
 	cfg = tcfg(img, size, 64 * MiB);
 	assert_true(multiboot_probe(img, size));
 	assert_int_equal(boot_load(&g.m, &cfg, &out, g.err, sizeof(g.err)), 0);
@@ -469,10 +473,14 @@ static void test_dispatch(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_vmlinux_linux64), cmocka_unit_test(test_virtual_entry),
-		cmocka_unit_test(test_pvh),             cmocka_unit_test(test_refuse_headers),
-		cmocka_unit_test(test_mmio_hole),       cmocka_unit_test(test_refuse_pvh_notes),
-		cmocka_unit_test(test_cmdline_limit),   cmocka_unit_test(test_dispatch),
+	    cmocka_unit_test(test_vmlinux_linux64),
+	    cmocka_unit_test(test_virtual_entry),
+	    cmocka_unit_test(test_pvh),
+	    cmocka_unit_test(test_refuse_headers),
+	    cmocka_unit_test(test_mmio_hole),
+	    cmocka_unit_test(test_refuse_pvh_notes),
+	    cmocka_unit_test(test_cmdline_limit),
+	    cmocka_unit_test(test_dispatch),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -16,7 +16,7 @@
 #include "boot_fixtures.h"
 
 #define MB_MAGIC 0x1BADB002u
-#define HOFF     0x40 /* where test images carry their header */
+#define HOFF	 0x40 /* where test images carry their header */
 
 struct mbh {
 	uint32_t flags, header_addr, load_addr, load_end_addr, bss_end_addr, entry_addr;
@@ -30,7 +30,7 @@ static uint8_t *mb_image(size_t size, size_t hoff, const struct mbh *h)
 	tfill(img, size, 11);
 	put32(img + hoff, MB_MAGIC);
 	put32(img + hoff + 4, h->flags);
-	put32(img + hoff + 8, (uint32_t)-(MB_MAGIC + h->flags));
+	put32(img + hoff + 8, (uint32_t) - (MB_MAGIC + h->flags));
 	put32(img + hoff + 12, h->header_addr);
 	put32(img + hoff + 16, h->load_addr);
 	put32(img + hoff + 20, h->load_end_addr);
@@ -72,8 +72,9 @@ static void test_aout_kludge(void **state)
 	assert_int_equal(tg8(&g, 0x104000), 0xcc);
 
 	const uint64_t mbi = LAYOUT_BOOTINFO;
-	assert_int_equal(tg32(&g, mbi + 0), (1u << 0) | (1u << 2) | (1u << 3) | (1u << 6) | (1u << 9));
-	assert_int_equal(tg32(&g, mbi + 4), 639);              /* 0..0x9fc00 */
+	assert_int_equal(tg32(&g, mbi + 0),
+			 (1u << 0) | (1u << 2) | (1u << 3) | (1u << 6) | (1u << 9));
+	assert_int_equal(tg32(&g, mbi + 4), 639); /* 0..0x9fc00 */
 	assert_int_equal(tg32(&g, mbi + 8), (32 * MiB - MiB) / 1024);
 	uint32_t cmd = tg32(&g, mbi + 16);
 	assert_true(cmd >= LAYOUT_BOOTDATA && cmd < LAYOUT_BOOTDATA + LAYOUT_BOOTDATA_MAX);
@@ -147,8 +148,9 @@ static void test_elf32(void **state)
 	tfill(text, sizeof(text), 2);
 	put32(text, MB_MAGIC);
 	put32(text + 4, 0x3);
-	put32(text + 8, (uint32_t)-(MB_MAGIC + 3));
-	e.seg[0] = (struct tseg){PT_LOAD, 0xc0100000, 0x100000, text, sizeof(text), sizeof(text), 0x1000};
+	put32(text + 8, (uint32_t) - (MB_MAGIC + 3));
+	e.seg[0] =
+	    (struct tseg){PT_LOAD, 0xc0100000, 0x100000, text, sizeof(text), sizeof(text), 0x1000};
 	e.seg[1] = (struct tseg){PT_LOAD, 0xc0200000, 0x200000, NULL, 0x80, 0x2000, 0x1000};
 	img = telf_build(&e, &size, offs);
 	struct boot_config cfg = tcfg(img, size, 16 * MiB);
@@ -172,8 +174,9 @@ static void test_elf32(void **state)
 	img = telf_build(&e, &size, NULL);
 	cfg = tcfg(img, size, 16 * MiB);
 	assert_int_equal(boot_load(&g.m, &cfg, &out, g.err, sizeof(g.err)), -ENOEXEC);
-	assert_string_equal(g.err, "multiboot: 64-bit ELF without the address fields (flags bit 16); "
-				   "multiboot v1 loads only 32-bit ELF");
+	assert_string_equal(g.err,
+			    "multiboot: 64-bit ELF without the address fields (flags bit 16); "
+			    "multiboot v1 loads only 32-bit ELF");
 	free(img);
 	/* ELF32 for another machine. */
 	e.cls = ELFCLASS32;
@@ -316,9 +319,9 @@ static void test_limits(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_aout_kludge),   cmocka_unit_test(test_minimal),
-		cmocka_unit_test(test_elf32),         cmocka_unit_test(test_header_search),
-		cmocka_unit_test(test_refusals),      cmocka_unit_test(test_limits),
+	    cmocka_unit_test(test_aout_kludge), cmocka_unit_test(test_minimal),
+	    cmocka_unit_test(test_elf32),	cmocka_unit_test(test_header_search),
+	    cmocka_unit_test(test_refusals),	cmocka_unit_test(test_limits),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -52,6 +52,10 @@ static void test_rejects(void **state)
 	assert_int_equal(size_parse(NULL, 1, &v), -EINVAL);
 	assert_int_equal(size_parse("99999999999999999999", 1, &v), -ERANGE);
 	assert_int_equal(size_parse("17179869184G", 1, &v), -ERANGE);
+	/* Found by fuzz_size: a "B" suffix took a second "B" or "iB" after it. */
+	assert_int_equal(size_parse("11bb", 1, &v), -EINVAL);
+	assert_int_equal(size_parse("5BiB", 1 << 20, &v), -EINVAL);
+	assert_int_equal(size_parse("5Bb", 1, &v), -EINVAL);
 	assert_int_equal(v, 42); /* untouched on error */
 }
 
