@@ -46,7 +46,10 @@ static void work(unsigned int cpu)
 	sums[cpu] = sum;
 }
 
-/* Sense-reversing barrier at ring 3. */
+/*
+ * Sense-reversing barrier at ring 3. Waiters spin briefly, then sleep until
+ * the next timer tick, so more vCPUs than host CPUs do not starve each other.
+ */
 static void barrier(void)
 {
 	uint32_t gen = generation;
@@ -54,9 +57,13 @@ static void barrier(void)
 	if (__atomic_add_fetch(&arrived, 1, __ATOMIC_ACQ_REL) == ncpus) {
 		arrived = 0;
 		__atomic_store_n(&generation, gen + 1, __ATOMIC_RELEASE);
-	} else {
-		while (__atomic_load_n(&generation, __ATOMIC_ACQUIRE) == gen)
+		return;
+	}
+	for (int spins = 0; __atomic_load_n(&generation, __ATOMIC_ACQUIRE) == gen; spins++) {
+		if (spins < 1000)
 			cpu_relax();
+		else
+			kit_wait_irq();
 	}
 }
 

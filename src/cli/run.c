@@ -400,6 +400,17 @@ int cmd_run(int argc, char **argv)
 		kvm_close(&kvm);
 		return EXIT_USAGE;
 	}
+	/*
+	 * Block the stop signals before any thread exists, so every thread
+	 * inherits the mask and they arrive only through the signalfd below.
+	 */
+	vcpu_init_signals();
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGHUP);
+	sigprocmask(SIG_BLOCK, &sigs, NULL);
+	signal(SIGPIPE, SIG_IGN);
 	if (o.restore_path) {
 		snap = vmsnap_open(o.restore_path, &o.mc, err, sizeof(err));
 		if (!snap) {
@@ -422,13 +433,6 @@ int cmd_run(int argc, char **argv)
 		status = EXIT_OSERR;
 		goto out;
 	}
-	vcpu_init_signals();
-	sigemptyset(&sigs);
-	sigaddset(&sigs, SIGTERM);
-	sigaddset(&sigs, SIGINT);
-	sigaddset(&sigs, SIGHUP);
-	sigprocmask(SIG_BLOCK, &sigs, NULL);
-	signal(SIGPIPE, SIG_IGN);
 	l.sig_fd = signalfd(-1, &sigs, SFD_CLOEXEC);
 	l.stdin_open = true;
 	console_raw_enter(STDIN_FILENO);
@@ -485,6 +489,7 @@ int cmd_run(int argc, char **argv)
 	if (l.sig_fd >= 0)
 		close(l.sig_fd);
 out:
+	vmctl_close(&l.ctl);
 	qmp_server_destroy(qmp);
 	vmctl_destroy(&l.ctl);
 	if (snap)

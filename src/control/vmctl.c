@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <string.h>
+#include <time.h>
 
 #include "machine/vcpu.h"
 #include "state/vmsnap.h"
@@ -20,7 +21,15 @@ static json_t *with_machine(struct vmctl *c, vm_cmd_fn fn, json_t *args, struct 
 {
 	json_t *ret;
 
+	struct timespec deadline;
+
+	/* Between machines (start-up, reboot) wait a little for the next one. */
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += 5;
 	pthread_mutex_lock(&c->lock);
+	while (!c->m && !c->closing &&
+	       pthread_cond_timedwait(&c->changed, &c->lock, &deadline) == 0)
+		;
 	if (!c->m || atomic_load(&c->m->stop) != MACHINE_RUNNING)
 		ret = qmp_error_set(err, "GenericError", "the VM is not running (it is stopping "
 							 "or rebooting)");
@@ -195,6 +204,7 @@ int vmctl_init(struct vmctl *c, struct qmp_server *s)
 {
 	memset(c, 0, sizeof(*c));
 	pthread_mutex_init(&c->lock, NULL);
+	pthread_cond_init(&c->changed, NULL);
 	c->qmp = s;
 	for (size_t i = 0; s && i < sizeof(vmctl_commands) / sizeof(vmctl_commands[0]); i++) {
 		int rc = qmp_server_register(s, vmctl_commands[i].name, vmctl_commands[i].fn, c);
@@ -204,8 +214,17 @@ int vmctl_init(struct vmctl *c, struct qmp_server *s)
 	return 0;
 }
 
+void vmctl_close(struct vmctl *c)
+{
+	pthread_mutex_lock(&c->lock);
+	c->closing = true;
+	pthread_cond_broadcast(&c->changed);
+	pthread_mutex_unlock(&c->lock);
+}
+
 void vmctl_destroy(struct vmctl *c)
 {
+	pthread_cond_destroy(&c->changed);
 	pthread_mutex_destroy(&c->lock);
 }
 
@@ -217,6 +236,7 @@ void vmctl_set_machine(struct vmctl *c, struct machine *m)
 		c->reset_by_host = false;
 		c->quit_by_host = false;
 	}
+	pthread_cond_broadcast(&c->changed);
 	pthread_mutex_unlock(&c->lock);
 }
 

@@ -17,7 +17,9 @@
 
 struct vmctl {
 	pthread_mutex_t lock; /* held by command handlers while they use m */
+	pthread_cond_t changed; /* m was set or cleared */
 	struct machine *m;    /* NULL between machines */
+	bool closing;         /* no machine will come any more */
 	struct qmp_server *qmp;
 	bool reset_by_host;   /* the pending reset came from system_reset */
 	bool quit_by_host;    /* the pending stop came from quit */
@@ -25,6 +27,8 @@ struct vmctl {
 
 /* Registers the commands on s (which may be NULL: no control socket). */
 int vmctl_init(struct vmctl *c, struct qmp_server *s);
+/* No machine will come any more: commands waiting for one give up. */
+void vmctl_close(struct vmctl *c);
 void vmctl_destroy(struct vmctl *c);
 void vmctl_set_machine(struct vmctl *c, struct machine *m);
 /* Emits an event if there is a control socket; data is stolen (may be NULL). */

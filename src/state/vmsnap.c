@@ -160,12 +160,11 @@ int vmsnap_save(struct machine *m, const char *path, char *err, size_t errlen)
 		if (m->ram[i])
 			rc = snap_writer_add_memory(w, mem_names[i], mem_gpa[i], m->ram[i],
 						    m->ram_map_size[i]);
-	if (rc) {
-		if (!err[0])
-			snprintf(err, errlen, "writing %s: %s", path, strerror(-rc));
+	if (rc && err[0]) {
 		snap_writer_abort(w);
 		return rc;
 	}
+	/* A failed add sticks in the writer; commit then reports it, naming the section. */
 	return snap_writer_commit(w, err, errlen);
 }
 

@@ -963,7 +963,10 @@ static void test_large_sparse(void **state)
 
 	src = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
 		   -1, 0);
-	assert_true(src != MAP_FAILED);
+	if (src == MAP_FAILED) { /* strict overcommit: nothing to measure here */
+		print_message("cannot reserve 4 GiB of address space: %s\n", strerror(errno));
+		skip();
+	}
 	madvise(src, size, MADV_HUGEPAGE); /* reads of untouched RAM map the huge zero page */
 	for (size_t i = 0; i < sizeof(touched) / sizeof(touched[0]); i++)
 		fill(src + touched[i], 4096, (unsigned)i);
