@@ -56,3 +56,18 @@ def exit_codes(ctx, code):
     r = ctx.kvmm_run(["--kernel", ctx.guest("exits"), "--cmdline", f"code={code}"])
     expect(f"exits: code {code}" in r.out, "guest did not report", r)
     expect(r.rc == ((code << 1) | 1) & 0xFF, "exit status is not (code << 1) | 1", r)
+
+
+@test()
+def multiboot_initrd_is_module(ctx):
+    """--initrd reaches a multiboot kernel as its single module, intact in size and untouched."""
+    import os
+    initrd = os.path.join(ctx.tmp, "initrd.bin")
+    with open(initrd, "wb") as f:
+        f.write(os.urandom(100000))
+    r = ctx.kvmm_run(["--kernel", ctx.guest("memory"), "--initrd", initrd, "--memory", "64M"])
+    m = re.search(r"memory: skip 0x([0-9a-f]+)-0x([0-9a-f]+) module initrd", r.out)
+    expect(m, "no module reported", r)
+    start, end = int(m.group(1), 16), int(m.group(2), 16)
+    expect(end - start + 1 == 100000 and start % 4096 == 0, "module has the wrong size/alignment", r)
+    expect(re.search(r"memory: tested \d+ MiB in \d+ ranges, 0 errors", r.out), "pattern test", r)
