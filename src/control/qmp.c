@@ -119,7 +119,10 @@ bool qmp_server_lookup(struct qmp_server *s, const char *name, struct qmp_comman
 	return found;
 }
 
-static void qmp_server_accept(struct qmp_server *s)
+/* Returns false when out of descriptors or memory: the pending connection
+ * stays in the backlog and the listening socket stays readable, so polling it
+ * again at once would spin. */
+static bool qmp_server_accept(struct qmp_server *s)
 {
 	struct qmp_client *c;
 	int fd;
@@ -127,7 +130,8 @@ static void qmp_server_accept(struct qmp_server *s)
 	for (;;) {
 		fd = accept4(s->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0)
-			return;
+			return errno != EMFILE && errno != ENFILE && errno != ENOBUFS &&
+			       errno != ENOMEM;
 		if (s->nclients == QMP_MAX_CLIENTS) {
 			/* Closing at once beats leaving it hanging in the backlog. */
 			log_debug("qmp", "%d clients already connected; refusing another",
@@ -173,6 +177,7 @@ static void *qmp_server_thread(void *arg)
 	struct qmp_server *s = arg;
 	struct pollfd pfd[2 + QMP_MAX_CLIENTS];
 	struct qmp_client *polled[QMP_MAX_CLIENTS];
+	bool backoff = false; /* resources ran out: leave new connections waiting */
 	size_t i, n;
 	uint64_t cnt;
 
@@ -183,7 +188,8 @@ static void *qmp_server_thread(void *arg)
 			break;
 		}
 		pfd[0] = (struct pollfd){.fd = s->wake_fd, .events = POLLIN};
-		pfd[1] = (struct pollfd){.fd = s->listen_fd, .events = POLLIN};
+		/* poll ignores a negative fd. */
+		pfd[1] = (struct pollfd){.fd = backoff ? -1 : s->listen_fd, .events = POLLIN};
 		n = s->nclients;
 		for (i = 0; i < n; i++) {
 			struct qmp_client *c = s->clients[i];
@@ -198,11 +204,14 @@ static void *qmp_server_thread(void *arg)
 		}
 		pthread_mutex_unlock(&s->lock);
 
-		if (poll(pfd, 2 + n, -1) < 0) {
-			if (errno != EINTR)
+		if (poll(pfd, 2 + n, backoff ? 100 : -1) < 0) {
+			if (errno != EINTR) {
 				log_warn("qmp", "poll: %s", strerror(errno));
+				backoff = true;
+			}
 			continue;
 		}
+		backoff = false;
 		if (pfd[0].revents & POLLIN) {
 			if (read(s->wake_fd, &cnt, sizeof(cnt)) < 0)
 				cnt = 0;
@@ -212,7 +221,7 @@ static void *qmp_server_thread(void *arg)
 		for (i = 0; i < n; i++)
 			qmp_client_service(s, polled[i], pfd[2 + i].revents);
 		if (pfd[1].revents & POLLIN)
-			qmp_server_accept(s);
+			backoff = !qmp_server_accept(s);
 		qmp_server_reap(s);
 	}
 	return NULL;

@@ -16,8 +16,10 @@ from qmpclient import QMP, wait_for_output
 STEPS = 12
 
 
-def state_args(ctx, cpus, steps=STEPS):
-    return ["--kernel", ctx.guest("state"), "--cmdline", f"steps={steps} delay_us=1500",
+def state_args(ctx, cpus, steps=STEPS, delay_us=1500):
+    """The output does not depend on delay_us: runs to be snapshotted print
+    slower so there is time to stop them mid-run even on a loaded machine."""
+    return ["--kernel", ctx.guest("state"), "--cmdline", f"steps={steps} delay_us={delay_us}",
             "--cpus", str(cpus), "--memory", "64M"]
 
 
@@ -78,7 +80,7 @@ def save_and_kill(ctx, vm, snap, after):
 def save_kill_restore_is_exact(ctx, cpus):
     want = reference_output(ctx, cpus)
     snap = os.path.join(ctx.tmp, "snap")
-    vm = VM(ctx, state_args(ctx, cpus), "a")
+    vm = VM(ctx, state_args(ctx, cpus, delay_us=4000), "a")
     before = save_and_kill(ctx, vm, snap, b"step 3:")
     r = ctx.kvmm_run(["--restore", snap], timeout=120)
     expect(r.rc == 1, "restored guest did not finish", r)
@@ -92,7 +94,7 @@ def save_kill_restore_is_exact(ctx, cpus):
 def three_generations(ctx):
     want = reference_output(ctx, 2, steps=16)
     out = b""
-    args = state_args(ctx, 2, steps=16)
+    args = state_args(ctx, 2, steps=16, delay_us=4000)
     for gen, marker in enumerate([b"step 2:", b"step 6:", b"step 10:"]):
         snap = os.path.join(ctx.tmp, f"snap{gen}")
         vm = VM(ctx, args, f"g{gen}")
@@ -133,7 +135,7 @@ def clones_run_concurrently(ctx):
     """One snapshot restored 20 times at once: each clone finishes independently."""
     want = reference_output(ctx, 1, steps=8)
     snap = os.path.join(ctx.tmp, "snap")
-    vm = VM(ctx, state_args(ctx, 1, steps=8), "src")
+    vm = VM(ctx, state_args(ctx, 1, steps=8, delay_us=4000), "src")
     before = save_and_kill(ctx, vm, snap, b"step 2:")
     procs = [subprocess.Popen([ctx.kvmm, "run", "--restore", snap], stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
@@ -147,7 +149,7 @@ def clones_run_concurrently(ctx):
 @test()
 def restore_refuses_bad_files(ctx):
     snap = os.path.join(ctx.tmp, "snap")
-    vm = VM(ctx, state_args(ctx, 2), "src")
+    vm = VM(ctx, state_args(ctx, 2, delay_us=4000), "src")
     save_and_kill(ctx, vm, snap, b"step 1:")
     with open(snap, "rb") as f:
         good = f.read()
