@@ -241,6 +241,13 @@ static int64_t now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+static double run_elapsed_ms(const struct timespec *t0)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)(t.tv_sec - t0->tv_sec) * 1e3 + (double)(t.tv_nsec - t0->tv_nsec) / 1e6;
+}
+
 struct run_loop {
 	struct machine *m;
 	struct vmctl ctl;
@@ -380,11 +387,13 @@ int cmd_run(int argc, char **argv)
 	struct run_loop l = {0};
 	struct kvm kvm;
 	struct qmp_server *qmp = NULL;
+	struct timespec t_start;
 	struct snap_reader *snap = NULL;
 	char err[512];
 	sigset_t sigs;
 	int rc, status = 0;
 
+	clock_gettime(CLOCK_MONOTONIC, &t_start);
 	rc = run_parse(argc, argv, &o);
 	if (rc)
 		return rc < 0 ? 0 : rc;
@@ -447,6 +456,9 @@ int cmd_run(int argc, char **argv)
 			status = code;
 			break;
 		}
+		if (log_get_level() >= LOG_INFO)
+			log_info("run", "%s: vCPUs start %.3f ms after kvmm started",
+				 o.mc.restore ? "restore" : "boot", run_elapsed_ms(&t_start));
 		if (machine_start(l.m)) {
 			fprintf(stderr, "kvmm: cannot start vCPU threads\n");
 			machine_destroy(l.m);

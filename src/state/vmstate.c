@@ -3,6 +3,7 @@
 #include "state/vmstate.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -181,6 +182,21 @@ static int next_blob(struct state_reader *r, uint8_t *tag, const uint8_t **p, ui
 	return 0;
 }
 
+/*
+ * KVM_SET_DEBUGREGS costs milliseconds on some hosts (PVM) while a fresh vCPU
+ * already holds the reset values most snapshots carry: skip an identical set.
+ */
+static bool debugregs_unchanged(int fd, const uint8_t *p, uint32_t len)
+{
+	struct kvm_debugregs cur, want;
+
+	if (len != sizeof(want) || xioctl(fd, KVM_GET_DEBUGREGS, &cur) < 0)
+		return false;
+	memcpy(&want, p, sizeof(want));
+	return memcmp(cur.db, want.db, sizeof(cur.db)) == 0 && cur.dr6 == want.dr6 &&
+	       cur.dr7 == want.dr7 && cur.flags == want.flags;
+}
+
 struct blob_spec {
 	uint8_t tag;
 	unsigned long req;
@@ -219,6 +235,8 @@ static int load_blobs(int fd, struct state_reader *r, const struct blob_spec *sp
 					len != (uint32_t)xsave_size)
 				     : len != specs[i].size)
 			return -EINVAL;
+		if (tag == TAG_DEBUGREGS && debugregs_unchanged(fd, p, len))
+			continue;
 		{
 			/* Copy: the ioctl may want alignment the buffer lacks. */
 			void *tmp = malloc(len);
