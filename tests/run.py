@@ -3,9 +3,10 @@
 """kvmm's test runner: every tier, one summary line.
 
 Tiers: unit (cmocka programs), integration (boots test guests with the real
-binary), linux (boots a Debian kernel; slow). --tier quick = unit+integration,
---tier all = everything CI runs. The last line is always
-"N passed, N failed" (plus ", N skipped" when any were skipped).
+binary), linux (boots a Debian kernel; slow), fuzz (the libFuzzer targets of
+--fuzz-build: replays their corpora, then fuzzes each $KVMM_FUZZ_SECONDS).
+--tier quick = unit+integration, --tier all = everything CI runs. The last
+line is always "N passed, N failed" (plus ", N skipped" when any were skipped).
 """
 import argparse
 import glob
@@ -28,8 +29,9 @@ TIERS = {
     "unit": ["unit"],
     "integration": ["integration"],
     "linux": ["linux"],
+    "fuzz": ["fuzz"],
     "quick": ["unit", "integration"],
-    "all": ["unit", "integration", "linux"],
+    "all": ["unit", "integration", "linux", "fuzz"],
 }
 
 # Sanitizer findings must change the exit status, which tests check exactly.
@@ -86,6 +88,39 @@ def run_unit(build, tally, filt, prefix="unit"):
             tally.record("FAIL", f"{prefix}.{mod}", f"exit {p.returncode}\n{out}\n{p.stderr.decode(errors='replace')}")
 
 
+def run_fuzz(fuzz_build, tally, filt):
+    """fuzz.<t>.replay runs tests/fuzz/{regressions,corpus}/<t>/ once; fuzz.<t> then fuzzes
+    for $KVMM_FUZZ_SECONDS (default 60; 0 = replay only), two targets at a time."""
+    import shutil
+    sys.path.insert(0, os.path.join(ROOT, "tests", "fuzz"))
+    import fuzzrun
+
+    seconds = int(os.environ.get("KVMM_FUZZ_SECONDS", "60"))
+    if not shutil.which("clang"):
+        tally.record("SKIP", "fuzz", "clang is not installed (libFuzzer comes with it)")
+        return
+    targets = fuzzrun.targets(fuzz_build) if fuzz_build else []
+    if not targets:
+        tally.record("SKIP", "fuzz", f"no fuzz targets under {fuzz_build or '--fuzz-build'}/tests/fuzz "
+                     "(make fuzz-build)")
+        return
+    targets = [t for t in targets if not filt or re.search(filt, f"fuzz.{t.name}")]
+    for t in targets:
+        start = time.monotonic()
+        ok, detail = fuzzrun.replay(t)
+        tally.record("PASS" if ok else "FAIL", f"fuzz.{t.name}.replay", detail, time.monotonic() - start)
+    if seconds <= 0:
+        return
+
+    def one(t):
+        return t, fuzzrun.fuzz(t, fuzz_build, seconds)
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        for t, (ok, detail, stats) in pool.map(one, targets):
+            print(f"fuzz.{t.name}: {fuzzrun.describe(stats)}", flush=True)
+            tally.record("PASS" if ok else "FAIL", f"fuzz.{t.name}", detail, stats["seconds"])
+
+
 def load_integration():
     for path in sorted(glob.glob(os.path.join(ROOT, "tests", "integration", "test_*.py"))):
         name = "integration." + os.path.basename(path)[:-3]
@@ -115,6 +150,7 @@ def main():
     ap.add_argument("-j", dest="jobs", type=int, default=min(4, os.cpu_count() or 1))
     ap.add_argument("--sanitize-build", help="also run unit and integration tests with the "
                     "kvmm of this ASan/UBSan build directory (test names get an asan. prefix)")
+    ap.add_argument("--fuzz-build", help="the clang -Dfuzz=true build directory for the fuzz tier")
     args = ap.parse_args()
     build = os.path.abspath(args.build)
     tally = Tally()
@@ -138,6 +174,9 @@ def main():
     with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
         for status, name, detail, secs in pool.map(lambda j: run_one(*j), jobs):
             tally.record(status, name, detail, secs)
+
+    if "fuzz" in tiers:
+        run_fuzz(os.path.abspath(args.fuzz_build) if args.fuzz_build else None, tally, args.filter)
 
     if tally.failures:
         print("\nfailed:\n  " + "\n  ".join(tally.failures))

@@ -358,6 +358,22 @@ static void test_fallback(void **state)
 				   "0x4000000), more than guest RAM (64 MiB) holds");
 	free(img);
 
+	/* Found by fuzz_boot: a protected-mode kernel that ends before its entry point. */
+	t = tbz_default();
+	t.pm_len = 0x200;
+	img = bz_build(&t, &size);
+	cfg = tcfg(img, size, 64 * MiB);
+	assert_int_equal(boot_load(&g.m, &cfg, &out, g.err, sizeof(g.err)), -ENOEXEC);
+	assert_string_equal(g.err, "bzImage: protected-mode kernel (0x200 bytes) ends before its "
+				   "64-bit entry point at offset 0x200");
+	free(img);
+	t.pm_len = 0x201;
+	img = bz_build(&t, &size);
+	cfg = tcfg(img, size, 64 * MiB);
+	assert_int_equal(boot_load(&g.m, &cfg, &out, g.err, sizeof(g.err)), 0);
+	assert_int_equal(out.entry, 0x1000200);
+	free(img);
+
 	/* Before 2.12 there is no 64-bit entry to fall back on. */
 	t = tbz_default();
 	t.version = 0x020a;

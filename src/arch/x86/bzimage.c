@@ -157,6 +157,12 @@ static int bzimage_load_whole(struct gmem *m, const struct boot_config *cfg,
 				 "decompress has no 64-bit entry point (needs 2.12+ with "
 				 "XLF_KERNEL_64)",
 				 bz->version >> 8, bz->version & 0xff);
+	/* The entry point is code in the file, not in the zeroed room init_size adds. */
+	if (bz->pm_size <= BZIMAGE_ENTRY64_OFFSET)
+		return boot_fail(err, errlen, -ENOEXEC,
+				 "bzImage: protected-mode kernel (0x%zx bytes) ends before its "
+				 "64-bit entry point at offset 0x%x",
+				 bz->pm_size, BZIMAGE_ENTRY64_OFFSET);
 	init_size = boot_get32(img + ZP_INIT_SIZE);
 	align = boot_get32(img + ZP_KERNEL_ALIGNMENT);
 	pref = boot_get64(img + ZP_PREF_ADDRESS);
