@@ -30,8 +30,9 @@ TIERS = {
     "integration": ["integration"],
     "linux": ["linux"],
     "fuzz": ["fuzz"],
+    "bench": ["bench"],
     "quick": ["unit", "integration"],
-    "all": ["unit", "integration", "linux", "fuzz"],
+    "all": ["unit", "integration", "linux", "fuzz", "bench"],
 }
 
 # Sanitizer findings must change the exit status, which tests check exactly.
