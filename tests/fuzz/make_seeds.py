@@ -374,6 +374,56 @@ def qmp_seeds():
     }
 
 
+def virtq_ops():
+    # Byte 0 (fuzz_virtq.c): bits 0-3 log2 queue size, bit 4 event index, bit 5 indirect.
+    # Size 8 packs the rings at 0: descriptors 0x0, available 0x80, used 0x98.
+    # Ops: 0 poke, 1 descriptor, 2 make a head available, 3 set available idx,
+    # 4/5 pop (and push), 6 suppression fields + notification decision.
+    # near_ram(): region byte (bit 0: top region, bit 7: raw u64), u16 offset.
+    IND = 0x8000  # descriptor index flag: the indirect table at 0xe000
+
+    def desc(idx, addr, length, flags, nxt=0, region=0):
+        n = flags | (0x80 if length >= 0x1200 else 0) | (0x40 if nxt > 0xFF else 0)
+        return (bytes([1]) + struct.pack("<HBHB", idx, region, addr, n)
+                + struct.pack("<I" if n & 0x80 else "<H", length)
+                + (struct.pack("<H", nxt) if n & 0x40 else bytes([nxt])))
+
+    def avail(head):
+        return bytes([2]) + struct.pack("<H", head)
+
+    def pop(written, keep=False):
+        how = (1 if written > 0xFFFF else 0) | (2 if keep else 0)
+        return bytes([4, how]) + struct.pack("<I" if how & 1 else "<H", written)
+
+    def notify(flags=None, used_event=None):
+        n = (1 if flags is not None else 0) | (2 if used_event is not None else 0)
+        out = bytes([6, n])
+        if flags is not None:
+            out += struct.pack("<H", flags)
+        if used_event is not None:
+            out += struct.pack("<H", used_event)
+        return out
+
+    R, W, N, I = 0, 2, 1, 4  # readable, VIRTQ_DESC_F_WRITE, _NEXT, _INDIRECT
+    direct = desc(0, 0x2000, 64, W) + avail(0) + pop(64) + notify()
+    chain = (desc(3, 0x2000, 16, R | N, 5) + desc(5, 0x2100, 32, R | N, 1) + desc(1, 0x3000, 512, W)
+             + avail(3) + pop(100) + avail(3) + pop(1 << 20) + notify())
+    indirect = (desc(IND | 0, 0x2000, 16, R | N, 1) + desc(IND | 1, 0x3000, 100, W)
+                + desc(2, 0xE000, 32, I) + avail(2) + pop(100) + notify(flags=1))
+    event = (desc(0, 0x2000, 8, W) + notify(used_event=1) + avail(0) + pop(8) + notify()
+             + avail(0) + pop(8) + notify() + avail(0) + pop(8, keep=True) + notify())
+    loop = desc(0, 0x2000, 8, N, 1) + desc(1, 0x2000, 8, N, 0) + avail(0) + pop(0)
+    top = desc(0, 0xFF8, 0x10, W, region=1) + avail(0) + pop(0) + desc(0, 0xF00, 0x100, W, region=1) + pop(16)
+    return {
+        "direct": b"\x03" + direct,
+        "chain": b"\x03" + chain,
+        "indirect": b"\x23" + indirect,
+        "event-idx": b"\x13" + event,
+        "loop": b"\x03" + loop,
+        "top-region": b"\x03" + top,
+    }
+
+
 TARGETS = {
     "boot": boot_seeds,
     "decompress": decompress_seeds,
@@ -384,6 +434,7 @@ TARGETS = {
     "fw_cfg": fw_cfg_ops,
     "snapshot": snapshot_seeds,
     "qmp": qmp_seeds,
+    "virtq": virtq_ops,
 }
 
 
