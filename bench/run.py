@@ -32,10 +32,11 @@ import bm_create  # noqa: E402
 import bm_density  # noqa: E402
 import bm_exits  # noqa: E402
 import bm_memory  # noqa: E402
+import bm_snapshot  # noqa: E402
 import bm_startup  # noqa: E402
 from common import QEMU_VARIANTS, BenchError, find_qemu, kvmm_system, qemu_system  # noqa: E402
 
-MODULES = [bm_startup, bm_memory, bm_exits, bm_density, bm_create]
+MODULES = [bm_startup, bm_memory, bm_exits, bm_density, bm_create, bm_snapshot]
 SYSTEM_ORDER = ["kvmm"] + [f"qemu-{v}" for v in QEMU_VARIANTS]
 PLOTS = {  # plot key -> (file stem, title, y label, log scale, value scale)
     "startup": ("startup", "Start-up (median)", "ms, log scale (lower is better)", True, 1.0),
@@ -89,10 +90,15 @@ def target_met(ratio, target):
 
 def summarize(row):
     """Adds 'summary': per system n/median/min/max, and for QEMU the ratio
-    kvmm/QEMU and whether the target is met."""
+    kvmm/QEMU and whether the target is met. A row's 'limit' (op, value) is an
+    absolute target for kvmm's median, in the row's unit."""
     summ = {}
     k = stats(row["kvmm"])
     summ["kvmm"] = k
+    if k and row.get("limit"):
+        op, want = row["limit"]
+        k["target"] = f"{op}{want:g} {row['unit']}"
+        k["met"] = target_met(k["median"], row["limit"])
     for v, samples in row["qemu"].items():
         s = stats(samples)
         if s and k and s["median"]:
@@ -132,6 +138,10 @@ def print_table(rows, reps, out=sys.stdout):
             tgt = ""
             if s and "target" in s:
                 tgt = f"{s['target']}: {'met' if s['met'] else 'MISSED'}"
+            k = r["summary"].get("kvmm")
+            if first and k and "target" in k:
+                tgt = (tgt + "; " if tgt else "") + \
+                    f"kvmm {k['target']}: {'met' if k['met'] else 'MISSED'}"
             q = f"-M {v:8} {cell(r, sysname)}"
             if first:
                 line = f"{r['name']:{w}}  {r['unit']:5}  {cell(r, 'kvmm'):24}  "
@@ -169,7 +179,8 @@ def markdown(path):
     m = res["meta"]
     out = [f"{m['date'][:10]}, {m['cpus']} CPUs ({m['cpu']}), kernel {m['kernel']}, KVM: "
            f"{m['kvm']}, {m['qemu']}; median [min-max] of {m['reps']} interleaved runs "
-           f"(density: at most 3); load average {m['loadavg_before'][0]:.1f} at the start.", "",
+           f"(density and snapshot: at most 3, snapshot of 4 GiB: 1); load average "
+           f"{m['loadavg_before'][0]:.1f} at the start.", "",
            "| benchmark | unit | kvmm | QEMU -M pc | QEMU -M microvm | kvmm/pc | kvmm/microvm |",
            "|---|---|---|---|---|---|---|"]
     for r in res["rows"]:
@@ -178,6 +189,8 @@ def markdown(path):
             s = r["summary"].get(sysname)
             if s:
                 cells.append(f"{fmt(s['median'])} [{fmt(s['min'])}-{fmt(s['max'])}]")
+                if sysname == "kvmm" and "target" in s:
+                    cells[-1] += f" ({s['target']}: {'met' if s['met'] else '**missed**'})"
             else:
                 na = r["na"].get(sysname, "n/a")
                 cells.append("n/a" if na.startswith("n/a") else na.split(" (")[0])
@@ -304,7 +317,8 @@ def main():
 
     kvmm = os.path.join(args.build, "kvmm")
     ctx = Context(args.build, args.smoke)
-    missing = [p for p in [kvmm] + [ctx.guest(g) for g in ("hello", "exits", "exitloop", "idle")]
+    missing = [p for p in [kvmm] + [ctx.guest(g) for g in ("hello", "exits", "exitloop", "idle",
+                                                            "memtouch")]
                if not os.path.exists(p)]
     if missing:
         print(f"bench: missing {', '.join(missing)}: run make first", file=sys.stderr)

@@ -3,8 +3,8 @@
 # already present. Needs root (or sudo) and access to Debian's archive.
 set -e
 PKGS="build-essential meson ninja-build pkg-config python3 clang
-libcmocka-dev libjansson-dev zlib1g-dev liblzma-dev libzstd-dev liblz4-dev libbz2-dev
-busybox-static cpio time"
+libcmocka-dev libjansson-dev zlib1g-dev liblzma-dev libzstd-dev liblz4-dev libbz2-dev libseccomp-dev liburing-dev
+busybox-static cpio time acl"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -189,6 +189,112 @@ void pit_stop(void);
 unsigned int kit_smp_start(unsigned int n, uint64_t timeout_us);
 extern volatile uint32_t kit_aps_started;
 
+/* ---- PCI: bus 0 through ECAM (lib/pci.c) --------------------------------------- */
+/* kvmm's ECAM window (its ACPI MCFG table says so too); QEMU q35 uses 0xb0000000. */
+#define KIT_PCI_ECAM 0xe0000000ull
+#define PCI_CAP_VNDR 0x09
+#define PCI_CAP_MSIX 0x11
+/* Config space of function 0 of slot on bus 0; off + width within one dword. */
+uint8_t kit_pci_read8(unsigned int slot, unsigned int off);
+uint16_t kit_pci_read16(unsigned int slot, unsigned int off);
+uint32_t kit_pci_read32(unsigned int slot, unsigned int off);
+void kit_pci_write8(unsigned int slot, unsigned int off, uint8_t v);
+void kit_pci_write16(unsigned int slot, unsigned int off, uint16_t v);
+void kit_pci_write32(unsigned int slot, unsigned int off, uint32_t v);
+/* The first slot on bus 0 with vendor:device, or -1. */
+int kit_pci_find(uint16_t vendor, uint16_t device);
+/* Config offset of the first capability with id after offset after (0: from the start), or 0. */
+uint8_t kit_pci_find_cap(unsigned int slot, uint8_t id, uint8_t after);
+/* Address of memory BAR bar (both halves of a 64-bit BAR); 0 for I/O or none. */
+uint64_t kit_pci_bar(unsigned int slot, unsigned int bar);
+/* Identity-maps [addr, addr + len) uncached (2 MiB pages), for MMIO above 4 GiB;
+ * below 4 GiB everything is mapped already. False beyond 512 GiB or out of tables. */
+bool kit_map_mmio(uint64_t addr, uint64_t len);
+
+/* ---- virtio over PCI, modern interface (lib/virtio.c; virtio 1.2, 4.1) ------------- */
+#define VIRTIO_STATUS_ACK         1
+#define VIRTIO_STATUS_DRIVER      2
+#define VIRTIO_STATUS_DRIVER_OK   4
+#define VIRTIO_STATUS_FEATURES_OK 8
+#define VIRTIO_STATUS_NEEDS_RESET 64
+#define VIRTIO_STATUS_FAILED      128
+#define VIRTIO_F_VERSION_1        (1ull << 32)
+#define VIRTIO_NO_VECTOR          0xffff
+#define VIRTQ_DESC_F_NEXT         1
+#define VIRTQ_DESC_F_WRITE        2
+
+struct kit_virtio {
+	int slot;
+	uint64_t bar_addr[6];         /* memory BARs the capabilities use, as found */
+	volatile uint8_t *common;     /* struct virtio_pci_common_cfg */
+	volatile uint8_t *isr;
+	volatile uint8_t *device;     /* device configuration, NULL if none */
+	volatile uint8_t *notify;     /* queue q at notify + q's notify_off * notify_mult */
+	uint32_t notify_mult;
+	uint8_t cap_common, cap_notify, cap_isr, cap_device, cap_pcicfg; /* config offsets */
+	uint8_t msix_cap;             /* 0: no MSI-X */
+	uint16_t msix_nvec;
+	volatile uint32_t *msix_table;
+};
+
+struct virtq_desc {
+	uint64_t addr;
+	uint32_t len;
+	uint16_t flags, next;
+};
+
+struct kit_virtq {
+	uint16_t index, size;
+	volatile struct virtq_desc *desc;
+	volatile uint16_t *avail;     /* flags, idx, ring[size], used_event */
+	volatile uint32_t *used;      /* flags | idx << 16, then {id, len} pairs */
+	uint16_t avail_idx, last_used, next_desc;
+	volatile uint16_t *notify;
+};
+
+struct kit_virtq_buf {
+	uint64_t addr;
+	uint32_t len;
+	bool writable;                /* device-writable */
+};
+
+/* Bytes kit_virtq_setup needs for a queue of size entries (4 KiB aligned). */
+#define KIT_VIRTQ_MEM(size) \
+	((((size) * 18u + 6u + 4095u) & ~4095u) + (((size) * 8u + 6u + 4095u) & ~4095u))
+
+/* Finds 1af4:(1040 + device_id) on bus 0, reads its capabilities, maps its BARs
+ * where kvmm or firmware left them and enables memory decoding and bus
+ * mastering. False if absent or malformed (printed). */
+bool kit_virtio_find(struct kit_virtio *v, uint16_t device_id);
+/* Re-reads the BARs and the structure addresses after the guest moved a BAR. */
+bool kit_virtio_remap(struct kit_virtio *v);
+/* Common configuration registers by offset (virtio 1.2, 4.1.4.3), natural widths. */
+uint8_t kit_virtio_read8(struct kit_virtio *v, unsigned int off);
+uint16_t kit_virtio_read16(struct kit_virtio *v, unsigned int off);
+uint32_t kit_virtio_read32(struct kit_virtio *v, unsigned int off);
+void kit_virtio_write8(struct kit_virtio *v, unsigned int off, uint8_t val);
+void kit_virtio_write16(struct kit_virtio *v, unsigned int off, uint16_t val);
+void kit_virtio_write32(struct kit_virtio *v, unsigned int off, uint32_t val);
+uint8_t kit_virtio_status(struct kit_virtio *v);
+void kit_virtio_set_status(struct kit_virtio *v, uint8_t status);
+/* Reset, ACKNOWLEDGE, DRIVER, features (offered & wanted), FEATURES_OK; false if
+ * the device offers less than required or refuses FEATURES_OK. */
+bool kit_virtio_init(struct kit_virtio *v, uint64_t wanted, uint64_t required);
+/* Enables MSI-X and points table entry `entry` at vector on APIC ID dest (unmasked). */
+bool kit_virtio_msix(struct kit_virtio *v, unsigned int entry, uint8_t vector, uint8_t dest);
+/* Sets up queue index with size entries (0: the device's maximum) in mem
+ * (KIT_VIRTQ_MEM(size) bytes, 4 KiB aligned, zeroed here) and MSI-X vector
+ * msix_vector, and enables it. False if the device refused. */
+bool kit_virtq_setup(struct kit_virtio *v, struct kit_virtq *q, uint16_t index, uint16_t size,
+		     void *mem, uint16_t msix_vector);
+/* Posts one chain of n buffers and publishes it; returns its head. The caller
+ * keeps at most size descriptors outstanding. */
+uint16_t kit_virtq_add(struct kit_virtq *q, const struct kit_virtq_buf *bufs, unsigned int n);
+/* Notifies the device (a 16-bit write of the queue index to its notify address). */
+void kit_virtq_kick(struct kit_virtq *q);
+/* Takes the next used element, polling until timeout_us; false on timeout. */
+bool kit_virtq_wait(struct kit_virtq *q, uint64_t timeout_us, uint32_t *id, uint32_t *len);
+
 /* ---- locks (ring 3) ------------------------------------------------------------ */
 struct kit_lock {
 	volatile uint32_t held;

@@ -26,6 +26,7 @@
 #include "machine/vcpu.h"
 #include "state/vmsnap.h"
 #include "util/log.h"
+#include "util/sandbox.h"
 #include "util/size.h"
 
 #define RUN_DEFAULT_MEMORY (256ULL << 20)
@@ -40,6 +41,7 @@ struct run_options {
 	const char *kvm_path;
 	const char *control_path; /* QMP socket, NULL for none */
 	const char *restore_path; /* snapshot to start from, NULL for a cold boot */
+	bool no_sandbox;	  /* --sandbox off */
 };
 
 static void run_usage(FILE *f)
@@ -62,6 +64,8 @@ static void run_usage(FILE *f)
 		"  -m, --memory SIZE     guest RAM; suffix K, M, G or T, a bare number is MiB\n"
 		"                        (default 256M, at least 4M). Memory is allocated as the\n"
 		"                        guest touches it.\n"
+		"      --device TYPE     add a device; TYPE is virtio-rng (entropy from the host's\n"
+		"                        getrandom, on PCI; docs/devices.md)\n"
 		"      --no-reboot       exit (status 0) when the guest resets, instead of\n"
 		"                        rebooting it\n"
 		"      --shutdown-timeout SECONDS\n"
@@ -76,6 +80,10 @@ static void run_usage(FILE *f)
 		"                        booting a kernel; the snapshot supplies the CPUs, memory\n"
 		"                        and kernel (for later reboots), so --kernel, --initrd,\n"
 		"                        --cmdline, --cpus and --memory are not allowed with it\n"
+		"      --sandbox on|off  system call filters (seccomp) per thread, on by default: a\n"
+		"                        thread that makes a call its role does not need kills\n"
+		"                        kvmm (SIGSYS) with a log line naming it. off is for\n"
+		"                        debugging (docs/security.md)\n"
 		"  -h, --help            show this help\n"
 		"\n"
 		"Console keys (Ctrl-A, then): x quit, h help, Ctrl-A send Ctrl-A.\n"
@@ -91,8 +99,9 @@ static void run_usage(FILE *f)
 		"  64   usage error\n"
 		"  66   the kernel or initrd is unreadable or malformed\n"
 		"  69   /dev/kvm is missing or unusable\n"
-		"  70   internal error; 71 the host refused memory or threads\n"
-		"  128+S  stopped by signal S\n"
+		"  70   internal error; 71 the host refused memory, threads or seccomp filters\n"
+		"  128+S  stopped by signal S; killed by SIGSYS (159 in a shell): a thread made a\n"
+		"       system call its sandbox forbids, named on stderr (see --sandbox)\n"
 		"\n"
 		"Example:\n"
 		"  kvmm run --kernel bzImage --initrd initrd.img --cmdline \"console=ttyS0\" \\\n"
@@ -108,7 +117,16 @@ static int run_usage_error(const char *fmt, const char *arg)
 	return EXIT_USAGE;
 }
 
-enum { OPT_NO_REBOOT = 256, OPT_LOG_LEVEL, OPT_SHUTDOWN_TIMEOUT, OPT_KVM, OPT_CONTROL, OPT_RESTORE };
+enum {
+	OPT_NO_REBOOT = 256,
+	OPT_LOG_LEVEL,
+	OPT_SHUTDOWN_TIMEOUT,
+	OPT_KVM,
+	OPT_CONTROL,
+	OPT_RESTORE,
+	OPT_SANDBOX,
+	OPT_DEVICE
+};
 
 static int run_parse(int argc, char **argv, struct run_options *o)
 {
@@ -126,6 +144,8 @@ static int run_parse(int argc, char **argv, struct run_options *o)
 		{"log-level", required_argument, NULL, OPT_LOG_LEVEL},
 		{"control", required_argument, NULL, OPT_CONTROL},
 		{"restore", required_argument, NULL, OPT_RESTORE},
+		{"sandbox", required_argument, NULL, OPT_SANDBOX},
+		{"device", required_argument, NULL, OPT_DEVICE},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -159,6 +179,17 @@ static int run_parse(int argc, char **argv, struct run_options *o)
 			break;
 		case OPT_RESTORE:
 			o->restore_path = optarg;
+			break;
+		case OPT_SANDBOX:
+			if (strcmp(optarg, "on") && strcmp(optarg, "off"))
+				return run_usage_error("--sandbox '%s': expected on or off", optarg);
+			o->no_sandbox = !strcmp(optarg, "off");
+			break;
+		case OPT_DEVICE:
+			machine_opts = true;
+			if (strcmp(optarg, "virtio-rng"))
+				return run_usage_error("--device '%s': expected virtio-rng", optarg);
+			o->mc.virtio_rng = true;
 			break;
 		case 'p':
 			machine_opts = true;
@@ -211,21 +242,44 @@ static int run_parse(int argc, char **argv, struct run_options *o)
 		return run_usage_error("unexpected argument '%s'", argv[optind]);
 	if (o->restore_path && machine_opts)
 		return run_usage_error("%s", "--restore takes the machine from the snapshot; do not "
-					     "combine it with --kernel, --initrd, --cmdline, --cpus "
-					     "or --memory");
+					     "combine it with --kernel, --initrd, --cmdline, --cpus, "
+					     "--memory or --device");
 	if (!o->mc.kernel_path && !o->restore_path)
 		return run_usage_error("%s", "--kernel FILE is required");
 	return 0;
 }
 
-/* Guest serial output: straight to stdout, whole. */
+/*
+ * Guest serial output to stdout. A vCPU must never block here for good: when
+ * nobody reads stdout (a full pipe, a stopped terminal) it waits for room or
+ * for the machine to stop, whichever comes first, so stops and reboots work.
+ * The stop eventfd stays readable once written, so no stop can be missed.
+ * Output that cannot be written before a stop is dropped.
+ */
 static void run_console_out(void *opaque, const uint8_t *buf, size_t len)
 {
-	(void)opaque;
+	struct machine *const *mp = opaque;
+
 	while (len) {
-		ssize_t n = write(STDOUT_FILENO, buf, len);
+		ssize_t n;
+
+		if (mp && *mp) {
+			struct pollfd p[2] = {{.fd = STDOUT_FILENO, .events = POLLOUT},
+					      {.fd = (*mp)->stop_fd, .events = POLLIN}};
+			if (poll(p, 2, -1) < 0) {
+				if (errno == EINTR)
+					continue;
+				return;
+			}
+			if (p[1].revents & POLLIN)
+				return;
+			if (!(p[0].revents & (POLLOUT | POLLERR | POLLHUP)))
+				continue;
+		}
+		/* POLLOUT promises room for at least one byte; the UART sends one at a time. */
+		n = write(STDOUT_FILENO, buf, mp ? 1 : len);
 		if (n < 0) {
-			if (errno == EINTR)
+			if (errno == EINTR || errno == EAGAIN)
 				continue;
 			return; /* stdout gone: the guest keeps running, output is dropped */
 		}
@@ -337,6 +391,13 @@ static void run_emit_stop(struct run_loop *l, enum machine_stop why)
 	vmctl_emit(&l->ctl, "SHUTDOWN", json_pack("{s:b, s:s}", "guest", guest, "reason", reason));
 }
 
+/* The control thread's first act (qmp_server_set_thread_init). */
+static int run_sandbox_control(void *arg)
+{
+	(void)arg;
+	return sandbox_apply(SANDBOX_CONTROL);
+}
+
 /* Runs the machine until it stops; returns why. */
 static enum machine_stop run_machine(struct run_loop *l, const struct run_options *o)
 {
@@ -392,12 +453,14 @@ int cmd_run(int argc, char **argv)
 	char err[512];
 	sigset_t sigs;
 	int rc, status = 0;
+	bool main_sandboxed = false;
 
 	clock_gettime(CLOCK_MONOTONIC, &t_start);
 	rc = run_parse(argc, argv, &o);
 	if (rc)
 		return rc < 0 ? 0 : rc;
 	o.mc.console_out = run_console_out;
+	o.mc.console_opaque = &l.m;
 
 	if (kvm_open(&kvm, o.kvm_path, err, sizeof(err))) {
 		fprintf(stderr, "kvmm: %s\n", err);
@@ -420,6 +483,14 @@ int cmd_run(int argc, char **argv)
 	sigaddset(&sigs, SIGHUP);
 	sigprocmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	/* Before any thread exists: they each install their filter at start. */
+	if (o.no_sandbox) {
+		log_info("run", "--sandbox off: no system call filters");
+	} else if (sandbox_init(console_raw_leave, err, sizeof(err))) {
+		fprintf(stderr, "kvmm: sandbox: %s (--sandbox off runs without filters)\n", err);
+		kvm_close(&kvm);
+		return EXIT_OSERR;
+	}
 	if (o.restore_path) {
 		snap = vmsnap_open(o.restore_path, &o.mc, err, sizeof(err));
 		if (!snap) {
@@ -437,8 +508,13 @@ int cmd_run(int argc, char **argv)
 			goto out;
 		}
 	}
-	if (vmctl_init(&l.ctl, qmp) || (qmp && qmp_server_start(qmp))) {
-		fprintf(stderr, "kvmm: cannot start the control socket\n");
+	if (qmp)
+		qmp_server_set_thread_init(qmp, run_sandbox_control, NULL);
+	rc = vmctl_init(&l.ctl, qmp);
+	if (!rc && qmp)
+		rc = qmp_server_start(qmp);
+	if (rc) {
+		fprintf(stderr, "kvmm: cannot start the control socket: %s\n", strerror(-rc));
 		status = EXIT_OSERR;
 		goto out;
 	}
@@ -464,6 +540,18 @@ int cmd_run(int argc, char **argv)
 			machine_destroy(l.m);
 			status = EXIT_OSERR;
 			break;
+		}
+		/* Filtered once the first machine runs; later ones are built under it. */
+		if (!main_sandboxed) {
+			rc = sandbox_apply(SANDBOX_MAIN);
+			if (rc) {
+				fprintf(stderr, "kvmm: sandbox: cannot filter the main thread: %s\n",
+					strerror(-rc));
+				machine_destroy(l.m);
+				status = EXIT_OSERR;
+				break;
+			}
+			main_sandboxed = true;
 		}
 		vmctl_set_machine(&l.ctl, l.m);
 		why = run_machine(&l, &o);

@@ -180,7 +180,15 @@ static void *qmp_server_thread(void *arg)
 	bool backoff = false; /* resources ran out: leave new connections waiting */
 	size_t i, n;
 	uint64_t cnt;
+	int rc = s->thread_init ? s->thread_init(s->thread_init_arg) : 0;
 
+	pthread_mutex_lock(&s->lock);
+	s->init_rc = rc;
+	s->init_done = true;
+	pthread_cond_broadcast(&s->init_cond);
+	pthread_mutex_unlock(&s->lock);
+	if (rc)
+		return NULL;
 	for (;;) {
 		pthread_mutex_lock(&s->lock);
 		if (s->stopping) {
@@ -410,6 +418,7 @@ struct qmp_server *qmp_server_create(const char *path, const struct qmp_info *in
 		goto fail_msg;
 	s->listen_fd = s->wake_fd = -1;
 	pthread_mutex_init(&s->lock, NULL);
+	pthread_cond_init(&s->init_cond, NULL);
 	s->info = *info;
 	s->path = strdup(path);
 	s->package = strdup(info->package ? info->package : "");
@@ -444,6 +453,12 @@ fail:
 	return NULL;
 }
 
+void qmp_server_set_thread_init(struct qmp_server *s, int (*fn)(void *arg), void *arg)
+{
+	s->thread_init = fn;
+	s->thread_init_arg = arg;
+}
+
 int qmp_server_start(struct qmp_server *s)
 {
 	int rc;
@@ -453,6 +468,15 @@ int qmp_server_start(struct qmp_server *s)
 	rc = pthread_create(&s->thread, NULL, qmp_server_thread, s);
 	if (rc)
 		return -rc;
+	pthread_mutex_lock(&s->lock);
+	while (!s->init_done)
+		pthread_cond_wait(&s->init_cond, &s->lock);
+	rc = s->init_rc;
+	pthread_mutex_unlock(&s->lock);
+	if (rc) {
+		pthread_join(s->thread, NULL);
+		return rc;
+	}
 	s->started = true;
 	return 0;
 }
@@ -489,6 +513,7 @@ void qmp_server_destroy(struct qmp_server *s)
 	free(s->greeting);
 	free(s->package);
 	free(s->path);
+	pthread_cond_destroy(&s->init_cond);
 	pthread_mutex_destroy(&s->lock);
 	free(s);
 }

@@ -64,7 +64,15 @@ struct qmp_server *qmp_server_create(const char *path, const struct qmp_info *in
  */
 int qmp_server_register(struct qmp_server *s, const char *name, qmp_handler_fn fn, void *opaque);
 
-/* Starts the control thread. Returns 0, -EALREADY, or the pthread error. */
+/*
+ * Has the control thread run fn(arg) first, before it serves anything (kvmm
+ * run installs the thread's system call filter there). Call before
+ * qmp_server_start, which then fails with fn's result when it is not 0.
+ */
+void qmp_server_set_thread_init(struct qmp_server *s, int (*fn)(void *arg), void *arg);
+
+/* Starts the control thread. Returns 0, -EALREADY, the pthread error, or the
+ * thread init function's error. */
 int qmp_server_start(struct qmp_server *s);
 
 /*

@@ -54,7 +54,12 @@ struct qmp_server {
 	char *greeting; /* the encoded greeting line */
 	pthread_t thread;
 	bool started;
+	int (*thread_init)(void *arg); /* qmp_server_set_thread_init */
+	void *thread_init_arg;
 	pthread_mutex_t lock;
+	pthread_cond_t init_cond; /* thread_init has returned: init_done, init_rc */
+	bool init_done;		  /* under lock */
+	int init_rc;		  /* under lock */
 	bool stopping;		  /* under lock */
 	struct qmp_command *cmds; /* under lock */
 	size_t ncmds, cmdcap;	  /* under lock */

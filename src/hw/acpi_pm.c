@@ -322,14 +322,8 @@ struct acpi_pm *acpi_pm_create(const struct irq_sink *irq, uint32_t sci_gsi,
 
 int acpi_pm_attach(struct acpi_pm *pm, struct bus *bus)
 {
-	int rc = bus_register(bus, BUS_PIO, ACPI_PM_BASE, ACPI_PM_LEN, acpi_pm_io, pm, "acpi_pm");
-
-	if (rc)
-		return rc;
-	rc = bus_register(bus, BUS_PIO, ACPI_PM_RESET_PORT, 1, acpi_pm_reset_io, pm, "acpi_reset");
-	if (rc)
-		bus_unregister(bus, BUS_PIO, ACPI_PM_BASE);
-	return rc;
+	/* The reset port sits inside the PCI host's 0xCF8 dword; the host forwards it. */
+	return bus_register(bus, BUS_PIO, ACPI_PM_BASE, ACPI_PM_LEN, acpi_pm_io, pm, "acpi_pm");
 }
 
 void acpi_pm_destroy(struct acpi_pm *pm)

@@ -70,13 +70,17 @@ struct acpi_pm;
  */
 struct acpi_pm *acpi_pm_create(const struct irq_sink *irq, uint32_t sci_gsi,
 			       const struct acpi_pm_ops *ops, void *opaque);
-/* Registers ACPI_PM_BASE..+ACPI_PM_LEN and ACPI_PM_RESET_PORT (BUS_PIO). Returns 0 or -errno. */
+/*
+ * Registers ACPI_PM_BASE..+ACPI_PM_LEN (BUS_PIO). Returns 0 or -errno. The reset
+ * port is not registered: it shares 0xCF8's dword with the PCI configuration
+ * address, so the PCI host decodes it and calls acpi_pm_reset_io.
+ */
 int acpi_pm_attach(struct acpi_pm *pm, struct bus *bus);
 void acpi_pm_destroy(struct acpi_pm *pm);
 
 /* Bus handler for the register block: offset from ACPI_PM_BASE. */
 void acpi_pm_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bool is_write);
-/* Bus handler for the 1-byte reset register at ACPI_PM_RESET_PORT. */
+/* Handler for the 1-byte reset register at ACPI_PM_RESET_PORT (called by the PCI host). */
 void acpi_pm_reset_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bool is_write);
 
 /* The host pressed the power button (fixed hardware button): PWRBTN_STS, SCI if enabled. */

@@ -48,15 +48,23 @@ static void explain_open_error(const char *path, int err, char *msg, size_t len)
 		break;
 	case EACCES:
 	case EPERM:
+		/* Root is not needed: read and write permission on the device is. */
 		if (stat(path, &st) == 0)
 			snprintf(msg, len,
-				 "permission denied opening %s (mode %04o, owner uid %u gid %u): "
-				 "add your user to the group that owns it (usually 'kvm') or run "
-				 "as root",
-				 path, (unsigned)(st.st_mode & 07777), (unsigned)st.st_uid,
-				 (unsigned)st.st_gid);
+				 "permission denied opening %s: kvmm needs read and write "
+				 "permission on it, which uid %u lacks (mode %04o, owner uid %u, "
+				 "group gid %u). %s",
+				 path, (unsigned)geteuid(), (unsigned)(st.st_mode & 07777),
+				 (unsigned)st.st_uid, (unsigned)st.st_gid,
+				 (st.st_mode & 060) == 060 && st.st_gid != 0
+					 ? "Add your user to that group (usually 'kvm') and log in "
+					   "again"
+					 : "Its group has no read and write permission: ask for "
+					   "group 'kvm' and mode 0660 (the usual udev rule), or an "
+					   "ACL for your user (setfacl -m u:USER:rw)");
 		else
-			snprintf(msg, len, "permission denied opening %s", path);
+			snprintf(msg, len, "permission denied opening %s: kvmm needs read and "
+					   "write permission on it", path);
 		break;
 	default:
 		snprintf(msg, len, "cannot open %s: %s", path, strerror(err));
@@ -254,6 +262,27 @@ int kvm_vm_irq_line(int vm_fd, uint32_t gsi, int level)
 {
 	struct kvm_irq_level l = {.irq = gsi, .level = (uint32_t)level};
 	return xioctl(vm_fd, KVM_IRQ_LINE, &l);
+}
+
+int kvm_vm_signal_msi(int vm_fd, uint64_t addr, uint32_t data)
+{
+	struct kvm_msi msi = {
+		.address_lo = (uint32_t)addr,
+		.address_hi = (uint32_t)(addr >> 32),
+		.data = data,
+	};
+	return xioctl(vm_fd, KVM_SIGNAL_MSI, &msi);
+}
+
+int kvm_vm_ioeventfd(int vm_fd, int fd, uint64_t addr, uint32_t len, bool assign)
+{
+	struct kvm_ioeventfd io = {
+		.addr = addr,
+		.len = len,
+		.fd = fd,
+		.flags = assign ? 0 : KVM_IOEVENTFD_FLAG_DEASSIGN,
+	};
+	return xioctl(vm_fd, KVM_IOEVENTFD, &io);
 }
 
 int kvm_vcpu_create(int vm_fd, unsigned id)

@@ -3,12 +3,14 @@
  * Thin typed wrappers over the /dev/kvm ioctls kvmm uses (Linux
  * Documentation/virt/kvm/api.rst: 4.1 KVM_GET_API_VERSION, 4.2 KVM_CREATE_VM,
  * 4.7 KVM_CREATE_VCPU, 4.35 KVM_SET_USER_MEMORY_REGION, 4.24 KVM_CREATE_IRQCHIP,
- * 4.25 KVM_IRQ_LINE, 4.46 KVM_GET_SUPPORTED_CPUID, 4.71 KVM_CREATE_PIT2).
+ * 4.25 KVM_IRQ_LINE, 4.46 KVM_GET_SUPPORTED_CPUID, 4.71 KVM_CREATE_PIT2; KVM_SIGNAL_MSI
+ * and KVM_IOEVENTFD).
  * They return 0 (or a file descriptor) or a negative errno; messages are the caller's.
  */
 #ifndef KVMM_KVM_KVM_H
 #define KVMM_KVM_KVM_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -42,6 +44,17 @@ int kvm_vm_create_irqchip(int vm_fd, uint8_t ioapic_id);
 int kvm_vm_set_pc_routing(int vm_fd);
 int kvm_vm_set_ioapic_id(int vm_fd, uint8_t id);
 int kvm_vm_irq_line(int vm_fd, uint32_t gsi, int level);
+/*
+ * Sends one MSI (api.rst KVM_SIGNAL_MSI). Returns 1 when delivered, 0 when
+ * the guest blocked it (no LAPIC accepted it), or -errno.
+ */
+int kvm_vm_signal_msi(int vm_fd, uint64_t addr, uint32_t data);
+/*
+ * Assigns (or deassigns) eventfd fd to guest writes at MMIO addr (api.rst
+ * KVM_IOEVENTFD): len 0 matches any access length (KVM_CAP_IOEVENTFD_ANY_LENGTH),
+ * else only writes of exactly len bytes; no datamatch. Returns 0 or -errno.
+ */
+int kvm_vm_ioeventfd(int vm_fd, int fd, uint64_t addr, uint32_t len, bool assign);
 
 /* Creates vCPU id: returns its fd or -errno. */
 int kvm_vcpu_create(int vm_fd, unsigned id);

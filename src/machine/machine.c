@@ -31,12 +31,16 @@
 #include "hw/debug_exit.h"
 #include "hw/fw_cfg.h"
 #include "hw/i8042.h"
+#include "hw/pci.h"
 #include "hw/rtc.h"
 #include "hw/uart8250.h"
+#include "machine/iothread.h"
 #include "machine/vcpu.h"
 #include "state/snapshot.h"
 #include "state/vmsnap.h"
 #include "util/log.h"
+#include "virtio/pci.h"
+#include "virtio/rng.h"
 
 #define COM1_PORT 0x3f8
 #define COM1_GSI  4
@@ -219,6 +223,57 @@ static const struct acpi_pm_ops machine_pm_ops = {
 	.reset = machine_on_reset,
 };
 
+/* PCI host: ECAM and BAR windows from layout.h; the 64-bit window follows RAM. */
+static struct pci_host *machine_create_pci(struct machine *m)
+{
+	uint64_t high = e820_highmem(m->cfg->ram_size);
+	struct pci_host_config pc = {
+		.ecam_base = LAYOUT_PCI_ECAM,
+		.io_base = LAYOUT_PCI_IO,
+		.io_size = LAYOUT_PCI_IO_SIZE,
+		.mem32_base = LAYOUT_PCI_MMIO32,
+		.mem32_size = LAYOUT_PCI_MMIO32_SIZE,
+		.mem64_base = LAYOUT_4G + ((high + LAYOUT_PCI_MMIO64_ALIGN - 1) &
+					   ~(LAYOUT_PCI_MMIO64_ALIGN - 1)),
+		.mem64_size = LAYOUT_PCI_MMIO64_SIZE,
+	};
+
+	_Static_assert(LAYOUT_PCI_ECAM_SIZE == PCI_ECAM_SIZE, "ECAM window size");
+	return pci_host_create(&m->bus, &pc, &m->irq, &machine_msi_ops, m);
+}
+
+/* How KVM_IOEVENTFD can match queue notifications: any length, 16 bits (the queue index), none. */
+static int machine_ioeventfd_len(int vm_fd)
+{
+	if (kvm_vm_check_extension(vm_fd, KVM_CAP_IOEVENTFD) <= 0)
+		return -1;
+	return kvm_vm_check_extension(vm_fd, KVM_CAP_IOEVENTFD_ANY_LENGTH) > 0 ? 0 : 2;
+}
+
+/*
+ * virtio devices on PCI (docs/devices.md), after the host: each gets the next
+ * free slot. Their queue notifications are KVM ioeventfds served by the I/O
+ * thread, created here and started with the vCPUs.
+ */
+static int machine_setup_virtio(struct machine *m)
+{
+	const struct machine_config *c = m->cfg;
+
+	if (!c->virtio_rng)
+		return 0;
+	m->ioeventfd_len = machine_ioeventfd_len(m->vm_fd);
+	m->io = iothread_create();
+	if (!m->io)
+		return -errno;
+	m->rng = virtio_rng_create(&m->mem);
+	if (!m->rng)
+		return -errno;
+	/* Class 00ffh: "unclassified, other", as QEMU's virtio-rng-pci. */
+	m->rng_pci = virtio_pci_create(m->pci, -1, virtio_rng_dev(m->rng), 0x00ff00,
+				       &machine_ioevent_ops, m);
+	return m->rng_pci ? 0 : -errno;
+}
+
 static int machine_setup_devices(struct machine *m, char *err, size_t errlen)
 {
 	const struct machine_config *c = m->cfg;
@@ -230,13 +285,15 @@ static int machine_setup_devices(struct machine *m, char *err, size_t errlen)
 	m->pm = acpi_pm_create(&m->irq, SCI_GSI, &machine_pm_ops, m);
 	m->debug_exit = debug_exit_create(machine_on_debug_exit, m);
 	m->fw_cfg = fw_cfg_create(&m->mem);
-	if (!m->uart || !m->i8042 || !m->rtc || !m->pm || !m->debug_exit || !m->fw_cfg)
+	m->pci = machine_create_pci(m);
+	if (!m->uart || !m->i8042 || !m->rtc || !m->pm || !m->debug_exit || !m->fw_cfg || !m->pci)
 		goto fail;
 	if ((rc = uart_attach(m->uart, &m->bus, COM1_PORT)) ||
 	    (rc = i8042_attach(m->i8042, &m->bus)) || (rc = rtc_attach(m->rtc, &m->bus)) ||
 	    (rc = acpi_pm_attach(m->pm, &m->bus)) ||
 	    (rc = debug_exit_attach(m->debug_exit, &m->bus)) ||
-	    (rc = fw_cfg_attach(m->fw_cfg, &m->bus)))
+	    (rc = fw_cfg_attach(m->fw_cfg, &m->bus)) || (rc = pci_host_attach(m->pci, m->pm)) ||
+	    (rc = machine_setup_virtio(m)))
 		goto fail;
 	return 0;
 fail:
@@ -259,6 +316,8 @@ static int machine_setup_tables(struct machine *m, uint64_t *rsdp, char *err, si
 		.s5_typ = ACPI_PM_S5_TYP,
 		.ioapic_addr = LAYOUT_IOAPIC,
 		.lapic_addr = LAYOUT_LAPIC,
+		.mcfg_base = LAYOUT_PCI_ECAM,
+		.mcfg_end_bus = PCI_ECAM_BUSES - 1,
 	};
 	uint8_t *acpi = gmem_ptr(&m->mem, LAYOUT_ACPI, LAYOUT_ACPI_MAX);
 	uint8_t *mp = gmem_ptr(&m->mem, LAYOUT_MPTABLE, LAYOUT_MPTABLE_MAX);
@@ -465,6 +524,12 @@ fail:
 
 int machine_start(struct machine *m)
 {
+	int io_rc = m->io ? iothread_start(m->io) : 0;
+
+	if (io_rc) {
+		machine_request_stop(m, MACHINE_ERROR, 0);
+		return io_rc;
+	}
 	for (int i = 0; i < m->ncpus; i++) {
 		int rc = vcpu_start(m->vcpus[i]);
 		if (rc) {
@@ -557,6 +622,11 @@ void machine_destroy(struct machine *m)
 		free(m->vcpus);
 		m->vcpus = NULL;
 	}
+	/* Device callbacks stop before any device goes; transports outlive the host. */
+	iothread_destroy(m->io);
+	pci_host_destroy(m->pci); /* before acpi_pm: it forwards 0xCF9 there */
+	virtio_pci_destroy(m->rng_pci);
+	virtio_rng_destroy(m->rng);
 	uart_destroy(m->uart);
 	i8042_destroy(m->i8042);
 	rtc_destroy(m->rtc);

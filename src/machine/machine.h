@@ -25,6 +25,12 @@ struct rtc;
 struct acpi_pm;
 struct debug_exit;
 struct fw_cfg;
+struct pci_host;
+struct iothread;
+struct virtio_rng;
+struct virtio_pci;
+struct ioevent_ops;
+struct pci_msi_ops;
 struct snap_reader;
 
 struct machine_config {
@@ -39,6 +45,7 @@ struct machine_config {
 	/* Restore mode: state and memory come from this snapshot, not a kernel. */
 	const struct snap_reader *restore;
 	uint64_t restore_kernel_size, restore_initrd_size; /* for fw_cfg */
+	bool virtio_rng; /* --device virtio-rng: a virtio-rng-pci device */
 };
 
 /* Why the VM stopped running; the first reason reported wins. */
@@ -72,6 +79,14 @@ struct machine {
 	struct acpi_pm *pm;
 	struct debug_exit *debug_exit;
 	struct fw_cfg *fw_cfg;
+	struct pci_host *pci;
+
+	/* virtio devices on PCI, and the I/O thread that serves their queues. */
+	struct iothread *io;	   /* NULL: no device needs one */
+	int ioeventfd_len;	   /* KVM_IOEVENTFD length: 0 any, 2, or -1: none */
+	atomic_bool msi_warned;	   /* a KVM_SIGNAL_MSI failure was logged */
+	struct virtio_rng *rng;
+	struct virtio_pci *rng_pci;
 
 	/* Stop protocol: vCPUs and devices call machine_request_stop(). */
 	pthread_mutex_t stop_lock;
@@ -96,7 +111,7 @@ struct machine {
  */
 struct machine *machine_create(struct kvm *kvm, const struct machine_config *cfg, char *err,
 			       size_t errlen, int *exit_code);
-/* Starts the vCPU threads. */
+/* Starts the I/O thread (if any), then the vCPU threads. */
 int machine_start(struct machine *m);
 /* Records why the VM stops and kicks every vCPU out of KVM_RUN. */
 void machine_request_stop(struct machine *m, enum machine_stop why, int status);
@@ -116,5 +131,13 @@ void machine_power_button(struct machine *m);
 size_t machine_console_input(struct machine *m, const uint8_t *buf, size_t len);
 /* How many input bytes the UART can take now. */
 size_t machine_console_space(struct machine *m);
+
+/*
+ * The machine's fast paths for devices (machine/ioevent.c), opaque = the
+ * struct machine: MSI-X messages as KVM_SIGNAL_MSI, queue notifications as
+ * ioeventfds read by the I/O thread.
+ */
+extern const struct pci_msi_ops machine_msi_ops;
+extern const struct ioevent_ops machine_ioevent_ops;
 
 #endif

@@ -19,6 +19,7 @@
 #include "arch/x86/cpuid.h"
 #include "machine/machine.h"
 #include "util/log.h"
+#include "util/sandbox.h"
 
 #define VCPU_KICK_SIGNAL SIGUSR1
 
@@ -339,6 +340,7 @@ static void *vcpu_thread(void *arg)
 	struct machine *m = v->m;
 	char name[16];
 	sigset_t set;
+	int rc;
 
 	snprintf(name, sizeof(name), "vcpu%u", v->id);
 	pthread_setname_np(pthread_self(), name);
@@ -346,6 +348,12 @@ static void *vcpu_thread(void *arg)
 	sigaddset(&set, VCPU_KICK_SIGNAL);
 	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
 	v->tid = gettid();
+	rc = sandbox_apply(SANDBOX_VCPU);
+	if (rc) {
+		log_err(name, "cannot install the sandbox's system call filter: %s", strerror(-rc));
+		machine_request_stop(m, MACHINE_ERROR, 0);
+		return NULL;
+	}
 
 	while (atomic_load(&m->stop) == MACHINE_RUNNING) {
 		if (ioctl(v->fd, KVM_RUN, 0) < 0) {

@@ -182,7 +182,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	f->rtc = rtc_create(&irq, (uint64_t)fuzz_u8(&in) << 26, fuzz_u8(&in));
 	f->pm = acpi_pm_create(&irq, SCI_GSI, &pm_ops, f);
 	if (!f->kbd || !f->rtc || !f->pm || bus_init(&f->bus) || i8042_attach(f->kbd, &f->bus) ||
-	    rtc_attach(f->rtc, &f->bus) || acpi_pm_attach(f->pm, &f->bus))
+	    rtc_attach(f->rtc, &f->bus) || acpi_pm_attach(f->pm, &f->bus) ||
+	    /* In the machine the PCI host forwards 0xCF9; here the reset port stands alone. */
+	    bus_register(&f->bus, BUS_PIO, ACPI_PM_RESET_PORT, 1, acpi_pm_reset_io, f->pm, "reset"))
 		abort();
 
 	while (!fuzz_done(&in)) {

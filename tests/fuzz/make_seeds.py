@@ -424,6 +424,140 @@ def virtq_ops():
     }
 
 
+def virtio_blk_ops():
+    # Byte 0 (fuzz_virtio_blk.c): bit 0 EVENT_IDX, 1 INDIRECT_DESC, 2 FLUSH, 3 DISCARD and
+    # WRITE_ZEROES, 4 requests on queue 1. Ops: 0 request, 1 raw RAM write, 2 raw descriptor
+    # made available, 3 reset with a new configuration byte.
+    # A request: sel (bits 0-2 type: IN OUT FLUSH GET_ID DISCARD WRITE_ZEROES, 6 raw u32;
+    # bit 3 indirect), sector flag (bit 7: u64), layout (bits 0-1 header whole / split /
+    # short / long, 2-3 data pieces, 4 data writable, 5 last piece flipped, 6 status inside
+    # the data, 7 no status buffer), the sector, [raw type], reserved u32, header argument,
+    # then per piece: 0x80 + u16 length + (seed byte | segments | nothing when writable).
+    IN, OUT, FLUSH, GET_ID, DISCARD, WZ, RAW = 0, 1, 2, 3, 4, 5, 6
+
+    def seg(sector, num, flags=0):
+        return bytes([0xE0]) + struct.pack("<QII", sector, num, flags)
+
+    def req(t, sector, pieces=(), writable=False, header=0, hdr_arg=b"", indirect=False,
+            flip=False, merged=False, nostatus=False, raw_type=0):
+        """pieces: (length, seed byte or segment bytes); what a piece carries is only sent
+        when the harness reads it: for device-readable pieces."""
+        lay = (header | len(pieces) << 2 | (0x10 if writable else 0) | (0x20 if flip else 0)
+               | (0x40 if merged else 0) | (0x80 if nostatus else 0))
+        out = bytes([0, t | (8 if indirect else 0), 0x80, lay]) + struct.pack("<Q", sector)
+        if t == RAW:
+            out += struct.pack("<I", raw_type)
+        out += struct.pack("<I", 0) + hdr_arg
+        for i, (length, content) in enumerate(pieces):
+            w = writable != (flip and i == len(pieces) - 1)
+            out += bytes([0x80]) + struct.pack("<H", length) + (b"" if w else content)
+        return out
+
+    def data(length, seed=7):
+        return (length, bytes([seed]))
+
+    def segs(*s):
+        return (16 * len(s), b"".join(s))
+
+    def poke(gpa, b):
+        return bytes([0x81]) + struct.pack("<I", gpa) + bytes([len(b)]) + b
+
+    def raw_desc(head, addr, length, flags, nxt, avail):
+        return (bytes([0x82]) + struct.pack("<HIHBB", head, addr, length, flags, nxt)
+                + struct.pack("<H", avail))
+
+    def reset(cfg):
+        return bytes([3, cfg])
+
+    rw = (req(OUT, 10, [data(4096, 1)]) + req(IN, 8, [data(2048), data(6144)], writable=True)
+          + req(OUT, 2047, [data(512, 9), data(0)]) + req(IN, 2047, [data(513)], writable=True, merged=True)
+          + req(FLUSH, 0) + req(GET_ID, 0, [data(20)], writable=True)
+          + req(GET_ID, 0, [data(7)], writable=True, indirect=True))
+    ranges = (req(OUT, 0, [data(8192, 3)]) + req(WZ, 0, [segs(seg(2, 3), seg(9, 0), seg(12, 2, 1))])
+              + req(DISCARD, 0, [segs(seg(4, 4))]) + req(IN, 0, [data(8192)], writable=True)
+              + req(WZ, 0, [segs(seg(2047, 1, 1))]) + req(WZ, 0, [segs(seg(2047, 2))])
+              + req(DISCARD, 0, [segs(seg(1, 1, 1))]) + req(WZ, 0, [segs(seg(1, 1, 6))])
+              + req(DISCARD, 0, [segs(*[seg(i, 1) for i in range(33)])])
+              + req(WZ, 0, [], header=3, hdr_arg=bytes([32]) + seg(40, 8) + seg(60, 1) + seg(0, 0))
+              + req(IN, 0, [data(64 * 512)], writable=True))
+    malformed = (req(IN, 0, [data(500)], writable=True) + req(OUT, 0, [data(512)], writable=True)
+                 + req(IN, 2048, [data(512)], writable=True) + req(OUT, 2047, [data(1024)])
+                 + req(IN, 1 << 60, [data(512)], writable=True) + req(RAW, 0, raw_type=77)
+                 + req(RAW, 0, [data(8)], writable=True, raw_type=10) + req(FLUSH, 0, [data(512)])
+                 + req(OUT, 0, [], header=2, hdr_arg=bytes([8]))
+                 + req(IN, 0, [data(512)], header=1, hdr_arg=bytes([5]), writable=True)
+                 + req(OUT, 0, [data(512), data(512)], flip=True)
+                 + req(IN, 0, [data(512), data(512)], writable=True, flip=True))
+    queues = (req(OUT, 100, [data(1024, 5), data(1024, 6)], indirect=True)
+              + req(IN, 100, [data(1024), data(1024)], writable=True, indirect=True)
+              + reset(0x0f) + req(IN, 100, [data(2048)], writable=True))
+    broken = (req(OUT, 5, [data(512)], nostatus=True) + req(FLUSH, 0) + reset(0x06)
+              + req(OUT, 5, [data(512, 2)]) + req(IN, 5, [data(512)], writable=True))
+    raw = (raw_desc(1, 0x9000, 1, 2, 0, 1) + poke(0x8000, struct.pack("<IIQ", 0, 0, 3))
+           + raw_desc(0, 0x8000, 16, 1, 1, 0) + raw_desc(2, 0x1000F0, 512, 2, 0, 2)
+           + reset(0x0d) + poke(0x1002, b"\x40\x00") + req(IN, 0, [data(512)], writable=True))
+    return {
+        "rw": b"\x0f" + rw,
+        "ranges": b"\x0d" + ranges,
+        "malformed": b"\x0f" + malformed,
+        "queues-indirect": b"\x13" + queues,
+        "no-status": b"\x0c" + broken,
+        "raw": b"\x0f" + raw,
+    }
+
+
+def virtio_pci_ops():
+    # Ops (fuzz_virtio_pci.c): 0 config write, 1 config read, 2 BAR 4 write, 3 BAR 4 read,
+    # 4 MSI-X BAR access (offset bit 15: write), 5 eventfd of queue (bit 8: signal it first),
+    # 6 poke 8 bytes of RAM, 7 bring up a queue. Widths are log2 bytes. Config offsets:
+    # MSI-X cap 0x40, then common 0x4c, notify 0x5c, ISR 0x70, device 0x80 (the made-up
+    # device only), PCI configuration access window after them.
+    def cw(off, val, width=2):
+        return bytes([0]) + struct.pack("<HBI", off, width, val)
+
+    def cr(off, width=2):
+        return bytes([1]) + struct.pack("<HB", off, width)
+
+    def bw(off, val, width=1):
+        return bytes([2]) + struct.pack("<HBQ", off, width, val)
+
+    def br(off, width=1):
+        return bytes([3]) + struct.pack("<HB", off, width)
+
+    def msix(off, val, width=3):
+        return bytes([4]) + struct.pack("<HBQ", 0x8000 | off, width, val)
+
+    def fire(q, signal=True):
+        return bytes([5]) + struct.pack("<H", q | (0x100 if signal else 0))
+
+    def poke(off, data):
+        return bytes([6]) + struct.pack("<H", off) + data.ljust(8, b"\0")
+
+    def up(q=0):
+        return bytes([7]) + struct.pack("<H", q)
+
+    request = (poke(0x1000, struct.pack("<Q", 0x4000)) + poke(0x1008, struct.pack("<IHH", 64, 2, 0))
+               + poke(0x2000, struct.pack("<HHH", 0, 1, 0)))
+    loop = (poke(0x1000, struct.pack("<Q", 0x4000)) + poke(0x1008, struct.pack("<IHH", 16, 3, 1))
+            + poke(0x1010, struct.pack("<Q", 0x4010)) + poke(0x1018, struct.pack("<IHH", 16, 3, 0))
+            + poke(0x2000, struct.pack("<HHH", 0, 1, 0)))
+    msix_on = (cw(0x04, 0x6, 1) + msix(0, 0xfee00000) + msix(8, 0x30) + msix(16, 0xfee00000)
+               + msix(24, 0x31) + cw(0x43, 0x80, 0))
+    window = (cw(0x94, 4, 0) + cw(0x98, 0x12) + cw(0x9c, 2) + cr(0xa0, 1) + cw(0x98, 0x14)
+              + cw(0x9c, 1) + cw(0xa0, 1, 0) + cr(0xa0))
+    moves = (cw(0x04, 0x6, 1) + cw(0x20, 0xc8000000) + cw(0x24, 0) + fire(0) + cw(0x04, 0, 1)
+             + cw(0x20, 0xffffffff) + cr(0x20) + cw(0x20, 0xc8004000) + cw(0x04, 0x2, 1) + fire(0))
+    return {
+        "rng-request-msix": b"\x00" + msix_on + up(0) + bw(0x1a, 0, 1) + bw(0x10, 1, 1) + request
+        + fire(0) + br(0x1000, 0) + br(0x14, 0),
+        "rng-request-intx-exit": b"\x02" + up(0) + request + bw(0x3000, 0) + br(0x1000, 0),
+        "rng-loop": b"\x00" + msix_on + up(0) + loop + fire(0, True) + br(0x14, 0) + bw(0x14, 0, 0),
+        "toy-config-window": b"\x01" + cw(0x04, 0x6, 1) + br(0x2000, 3) + bw(0x2004, 0xbeef, 1)
+        + br(0x2006, 2) + window + up(2) + fire(2),
+        "toy-bar-moves": b"\x01" + moves + up(1) + bw(0x3004, 1) + bw(0x20, 0x1234, 3),
+    }
+
+
 TARGETS = {
     "boot": boot_seeds,
     "decompress": decompress_seeds,
@@ -435,6 +569,8 @@ TARGETS = {
     "snapshot": snapshot_seeds,
     "qmp": qmp_seeds,
     "virtq": virtq_ops,
+    "virtio_blk": virtio_blk_ops,
+    "virtio_pci": virtio_pci_ops,
 }
 
 

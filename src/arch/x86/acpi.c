@@ -77,8 +77,7 @@
 #define MPS_INTI_ACTIVE_HIGH 0x1
 #define MPS_INTI_LEVEL	     0xc
 
-/* ECAM covers buses 0..0 for now: 32 devices x 8 functions x 4 KiB. */
-#define ACPI_MCFG_END_BUS 0
+/* ECAM: 32 devices x 8 functions x 4 KiB per bus, buses 0..cfg->mcfg_end_bus. */
 #define ACPI_ECAM_BUS_LEN (1u << 20)
 
 static void put16(uint8_t *p, uint16_t v)
@@ -312,7 +311,7 @@ static void acpi_dsdt_isa_dev(struct aml *a, const struct acpi_isa_dev *d)
  *       Name (_CRS, ResourceTemplate () { IO (Decode16, 0x3F8, 0x3F8, 1, 8) IRQNoFlags () {4} }) }
  *     Device (RTC_) { PNP0B00: IO 0x70/2, IRQ 8 }
  *     Device (KBD_) { PNP0303: IO 0x60/1, IO 0x64/1, IRQ 1 }
- *     Device (ECAM) { PNP0C02: Memory32Fixed (ReadWrite, mcfg_base, 1 MiB) }  // with MCFG
+ *     Device (ECAM) { PNP0C02: Memory32Fixed (ReadWrite, mcfg_base, buses x 1 MiB) }  // MCFG
  *   }
  *
  * The ECAM window is claimed by a motherboard-resources device because Linux
@@ -356,7 +355,7 @@ static void acpi_dsdt_build(struct aml *a, const struct acpi_config *cfg)
 
 		aml_init(&res, tmpl, sizeof(tmpl));
 		aml_res_mem32_fixed(&res, (uint32_t)cfg->mcfg_base,
-				    (ACPI_MCFG_END_BUS + 1) * ACPI_ECAM_BUS_LEN);
+				    (cfg->mcfg_end_bus + 1u) * ACPI_ECAM_BUS_LEN);
 		aml_res_end(&res);
 		dev = aml_device_begin(a, "ECAM");
 		aml_emit_name(a, "_HID");
@@ -420,7 +419,7 @@ static void acpi_facs_build(uint8_t *t)
 }
 
 /* MCFG, PCI Firmware Specification 3.3 section 4.1.2: one ECAM allocation. */
-static void acpi_mcfg_build(uint8_t *t, uint64_t base)
+static void acpi_mcfg_build(uint8_t *t, uint64_t base, uint8_t end_bus)
 {
 	uint8_t *p = t + ACPI_HDR_LEN + 8; /* 8 reserved bytes */
 
@@ -428,7 +427,7 @@ static void acpi_mcfg_build(uint8_t *t, uint64_t base)
 	put64(p, base);
 	put16(p + 8, 0); /* PCI segment group */
 	p[10] = 0;	 /* start bus */
-	p[11] = ACPI_MCFG_END_BUS;
+	p[11] = end_bus;
 	acpi_seal(t, ACPI_MCFG_LEN);
 }
 
@@ -441,7 +440,7 @@ static int acpi_config_check(const struct acpi_config *cfg)
 		return -EINVAL;
 	/* The ECAM window is claimed with a 32-bit descriptor in the DSDT. */
 	if (cfg->mcfg_base &&
-	    cfg->mcfg_base + (ACPI_MCFG_END_BUS + 1) * (uint64_t)ACPI_ECAM_BUS_LEN > (1ULL << 32))
+	    cfg->mcfg_base + (cfg->mcfg_end_bus + 1ULL) * ACPI_ECAM_BUS_LEN > (1ULL << 32))
 		return -EINVAL;
 	return 0;
 }
@@ -501,7 +500,7 @@ int acpi_build(uint8_t *buf, size_t len, uint64_t gpa_base, const struct acpi_co
 	acpi_fadt_build(buf + fadt, cfg, gpa_base + facs, gpa_base + dsdt);
 	acpi_madt_build(buf + madt, cfg);
 	if (cfg->mcfg_base)
-		acpi_mcfg_build(buf + mcfg, cfg->mcfg_base);
+		acpi_mcfg_build(buf + mcfg, cfg->mcfg_base, cfg->mcfg_end_bus);
 
 	/* RSDT (5.2.7) for ACPI 1.0 guests and XSDT (5.2.8) list the same tables. */
 	acpi_header(buf + rsdt, "RSDT", (uint32_t)rsdt_len, ACPI_RSDT_REV);

@@ -31,6 +31,7 @@ struct acpi_config {
 	uint64_t ioapic_addr;	/* I/O APIC base, GSI base 0, ID acpi_ioapic_id() */
 	uint64_t lapic_addr;	/* local APIC base */
 	uint64_t mcfg_base;	/* PCI ECAM base for bus 0; 0 = no MCFG table */
+	uint8_t mcfg_end_bus;	/* last bus the ECAM window decodes (1 MiB per bus) */
 };
 
 /*

@@ -14,8 +14,19 @@
  *   0x000a0000  VGA hole / option ROMs (not RAM in e820)
  *   0x000e0000  ACPI tables (RSDP first), then the MP table at 0x000f0000
  *   0x00100000  RAM; multiboot kernels load here, Linux at 16 MiB
- *   0xc0000000  MMIO hole (PCI, IOAPIC 0xfec00000, LAPIC 0xfee00000, firmware)
+ *   0xc0000000  MMIO hole (PCI, IOAPIC 0xfec00000, LAPIC 0xfee00000, firmware):
+ *     0xc0000000  PCI window for 32-bit memory BARs (512 MiB)
+ *     0xe0000000  PCI ECAM, buses 0-255 (256 MiB; the MCFG table describes bus 0)
+ *     0xf0000000  free up to the I/O APIC
  *   0x100000000 RAM above 4 GiB, when the guest has more than 3 GiB
+ *   then        PCI window for 64-bit BARs: 32 GiB from the first 1 GiB boundary
+ *               after RAM (machine.c computes the base from the RAM size)
+ *
+ * Port I/O: PCI I/O BARs get 0xc000-0xffff; 0xcf8-0xcff is the PCI host.
+ *
+ * ECAM is not at q35's 0xb0000000: RAM runs up to 0xc0000000 here, so the window
+ * has to sit inside the hole. Firmware that moves it through the host bridge's
+ * PCIEXBAR must keep it clear of RAM.
  */
 #ifndef KVMM_ARCH_X86_LAYOUT_H
 #define KVMM_ARCH_X86_LAYOUT_H
@@ -42,6 +53,15 @@
 #define LAYOUT_4G           0x100000000ULL
 #define LAYOUT_IOAPIC       0xfec00000ULL
 #define LAYOUT_LAPIC        0xfee00000ULL
+
+#define LAYOUT_PCI_MMIO32      0xc0000000ULL
+#define LAYOUT_PCI_MMIO32_SIZE 0x20000000ULL
+#define LAYOUT_PCI_ECAM        0xe0000000ULL
+#define LAYOUT_PCI_ECAM_SIZE   0x10000000ULL
+#define LAYOUT_PCI_MMIO64_ALIGN (1ULL << 30)
+#define LAYOUT_PCI_MMIO64_SIZE (32ULL << 30)
+#define LAYOUT_PCI_IO          0xc000ULL
+#define LAYOUT_PCI_IO_SIZE     0x4000ULL
 
 /* Minimum guest RAM kvmm accepts: room for the low-memory layout above. */
 #define LAYOUT_MIN_RAM (2ULL << 20)

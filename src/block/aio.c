@@ -1,0 +1,495 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The disk I/O engine; see aio.h. io_uring through liburing (io_uring_setup(2),
+ * io_uring_enter(2)), or a pool of threads making the same system calls.
+ *
+ * Both share one bookkeeping scheme under a->lock: `inflight` counts
+ * operations submitted whose callback has not yet returned (aio_destroy waits
+ * for it to reach 0), and a FIFO of operations not yet handed over (to the
+ * kernel's submission queue, or to a worker). With io_uring the FIFO is also
+ * what keeps us from ever having more operations in the kernel than the
+ * completion queue holds, so no completion can be lost to an overflow.
+ *
+ * The submission queue is filled only under a->lock, by submitters and by the
+ * reaper; the completion queue is read only by the reaper. liburing allows
+ * that split: the two rings are independent.
+ */
+#include "block/aio.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <liburing.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "util/log.h"
+
+#define AIO_POOL_THREADS 4
+/* Submission queue entries, and the completion queue (hence in-kernel operation) limit. */
+#define AIO_SQ_ENTRIES 128u
+#define AIO_CQ_ENTRIES 1024u
+/*
+ * How long the reaper sleeps without a completion before it re-checks the
+ * submission queue: only matters if io_uring_enter refused a submission
+ * (-EAGAIN, -EBUSY) while nothing else was in flight to wake it.
+ */
+#define AIO_REAPER_POLL_NS 200000000LL
+/* The most buffers handed to one preadv/pwritev when continuing a short transfer. */
+#define AIO_SYNC_WINDOW 64u
+
+struct aio {
+	enum aio_engine engine; /* URING or THREADS */
+	pthread_mutex_t lock;
+	pthread_cond_t idle; /* inflight dropped to 0 */
+	unsigned inflight;
+	bool stopping;
+	struct aio_op *head, *tail; /* not yet handed over */
+
+	/* io_uring */
+	struct io_uring ring;
+	unsigned in_ring; /* operations (and the stop NOP) the kernel has or will get */
+	pthread_t reaper;
+
+	/* thread pool */
+	pthread_cond_t work; /* the FIFO got an operation, or stopping was set */
+	pthread_t workers[AIO_POOL_THREADS];
+	unsigned nworkers;
+};
+
+const char *aio_engine_name(enum aio_engine e)
+{
+	switch (e) {
+	case AIO_ENGINE_AUTO:
+		return "auto";
+	case AIO_ENGINE_URING:
+		return "io_uring";
+	case AIO_ENGINE_THREADS:
+		return "threads";
+	}
+	return "?";
+}
+
+int aio_engine_parse(const char *s, enum aio_engine *out)
+{
+	if (!strcmp(s, "auto"))
+		*out = AIO_ENGINE_AUTO;
+	else if (!strcmp(s, "uring") || !strcmp(s, "io_uring"))
+		*out = AIO_ENGINE_URING;
+	else if (!strcmp(s, "threads"))
+		*out = AIO_ENGINE_THREADS;
+	else
+		return -EINVAL;
+	return 0;
+}
+
+enum aio_engine aio_engine_from_env(void)
+{
+	const char *s = getenv("KVMM_AIO");
+	enum aio_engine e = AIO_ENGINE_AUTO;
+
+	if (s && *s && aio_engine_parse(s, &e))
+		log_warn("aio", "KVMM_AIO=%s is not auto, uring or threads: using auto", s);
+	return e;
+}
+
+enum aio_engine aio_engine_of(const struct aio *a)
+{
+	return a->engine;
+}
+
+/* Lock held. */
+static void aio_queue_push(struct aio *a, struct aio_op *op, bool front)
+{
+	if (front) {
+		op->next = a->head;
+		a->head = op;
+		if (!a->tail)
+			a->tail = op;
+		return;
+	}
+	op->next = NULL;
+	if (a->tail)
+		a->tail->next = op;
+	else
+		a->head = op;
+	a->tail = op;
+}
+
+/* Lock held. */
+static struct aio_op *aio_queue_pop(struct aio *a)
+{
+	struct aio_op *op = a->head;
+
+	if (op) {
+		a->head = op->next;
+		if (!a->head)
+			a->tail = NULL;
+	}
+	return op;
+}
+
+/*
+ * Reads or writes op's bytes from `done` on with blocking calls: the whole
+ * operation for the pool, the rest of a short transfer for io_uring. Builds a
+ * small window of iovecs so that the caller's array is never modified.
+ */
+static int64_t aio_rw_sync(const struct aio_op *op, uint64_t done)
+{
+	struct iovec win[AIO_SYNC_WINDOW];
+
+	while (done < op->len) {
+		uint64_t skip = done;
+		unsigned i = 0, n = 0;
+		ssize_t r;
+
+		while (i < op->niov && skip >= op->iov[i].iov_len)
+			skip -= op->iov[i++].iov_len;
+		for (; i < op->niov && n < AIO_SYNC_WINDOW; i++) {
+			win[n] = op->iov[i];
+			if (!n) {
+				win[0].iov_base = (uint8_t *)win[0].iov_base + skip;
+				win[0].iov_len -= skip;
+			}
+			n++;
+		}
+		if (op->opcode == AIO_OP_READ)
+			r = preadv(op->fd, win, (int)n, (off_t)(op->offset + done));
+		else
+			r = pwritev(op->fd, win, (int)n, (off_t)(op->offset + done));
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return -errno;
+		/* The file ended before the request did: it shrank under us. */
+		if (r == 0)
+			return -EIO;
+		done += (uint64_t)r;
+	}
+	return (int64_t)done;
+}
+
+static int64_t aio_run_sync(const struct aio_op *op)
+{
+	switch (op->opcode) {
+	case AIO_OP_READ:
+	case AIO_OP_WRITE:
+		return aio_rw_sync(op, 0);
+	case AIO_OP_FDATASYNC:
+		return fdatasync(op->fd) ? -errno : 0;
+	case AIO_OP_FALLOCATE:
+		return fallocate(op->fd, op->mode, (off_t)op->offset, (off_t)op->len) ? -errno : 0;
+	}
+	return -EINVAL;
+}
+
+/* Runs op's callback, then lets aio_destroy know when the last one is over. */
+static void aio_finish(struct aio *a, struct aio_op *op, int64_t result)
+{
+	op->done(op, result);
+	pthread_mutex_lock(&a->lock);
+	if (!--a->inflight)
+		pthread_cond_broadcast(&a->idle);
+	pthread_mutex_unlock(&a->lock);
+}
+
+/* --- io_uring --- */
+
+static void aio_uring_prep(struct io_uring_sqe *sqe, struct aio_op *op)
+{
+	switch (op->opcode) {
+	case AIO_OP_READ:
+		io_uring_prep_readv(sqe, op->fd, op->iov, op->niov, op->offset);
+		break;
+	case AIO_OP_WRITE:
+		io_uring_prep_writev(sqe, op->fd, op->iov, op->niov, op->offset);
+		break;
+	case AIO_OP_FDATASYNC:
+		io_uring_prep_fsync(sqe, op->fd, IORING_FSYNC_DATASYNC);
+		break;
+	case AIO_OP_FALLOCATE:
+		io_uring_prep_fallocate(sqe, op->fd, op->mode, (off_t)op->offset, (off_t)op->len);
+		break;
+	}
+	io_uring_sqe_set_data(sqe, op);
+}
+
+/*
+ * Lock held. Moves queued operations into the submission queue while the
+ * completion queue has room for them, and tells the kernel. A refused
+ * io_uring_enter leaves the entries in the ring: the next call (from a
+ * submitter, or the reaper after a completion or its poll timeout) retries.
+ */
+static void aio_uring_kick(struct aio *a)
+{
+	struct io_uring_sqe *sqe;
+	int rc;
+
+	while (a->head && a->in_ring < AIO_CQ_ENTRIES && (sqe = io_uring_get_sqe(&a->ring))) {
+		aio_uring_prep(sqe, aio_queue_pop(a));
+		a->in_ring++;
+	}
+	if (!io_uring_sq_ready(&a->ring))
+		return;
+	do
+		rc = io_uring_submit(&a->ring);
+	while (rc == -EINTR);
+	if (rc < 0 && rc != -EAGAIN && rc != -EBUSY)
+		log_err("aio", "io_uring_enter: %s", strerror(-rc));
+}
+
+static void aio_uring_complete(struct aio *a, struct aio_op *op, int res)
+{
+	int64_t result = res;
+
+	/* The kernel could not start it right now: nothing was done, so go again. */
+	if (res == -EAGAIN || res == -EINTR) {
+		pthread_mutex_lock(&a->lock);
+		aio_queue_push(a, op, true);
+		pthread_mutex_unlock(&a->lock);
+		return;
+	}
+	/* Short transfers are rare (signals, a file being truncated): finish here, blocking. */
+	if ((op->opcode == AIO_OP_READ || op->opcode == AIO_OP_WRITE) && res >= 0 &&
+	    (uint64_t)res < op->len)
+		result = aio_rw_sync(op, (uint64_t)res);
+	aio_finish(a, op, result);
+}
+
+static void *aio_uring_reaper(void *arg)
+{
+	struct aio *a = arg;
+
+	for (;;) {
+		struct __kernel_timespec ts = {.tv_sec = 0, .tv_nsec = AIO_REAPER_POLL_NS};
+		struct io_uring_cqe *cqe;
+		struct aio_op *op = NULL;
+		bool stop, got = false;
+		int rc, res = 0;
+
+		rc = io_uring_wait_cqe_timeout(&a->ring, &cqe, &ts);
+		if (!rc) {
+			op = io_uring_cqe_get_data(cqe);
+			res = cqe->res;
+			io_uring_cqe_seen(&a->ring, cqe);
+			got = true;
+		} else if (rc != -ETIME && rc != -EINTR && rc != -EAGAIN) {
+			/* Not expected from a healthy ring: sleep so as not to spin. */
+			log_err("aio", "io_uring wait: %s", strerror(-rc));
+			usleep(AIO_REAPER_POLL_NS / 1000);
+		}
+		pthread_mutex_lock(&a->lock);
+		if (got)
+			a->in_ring--;
+		pthread_mutex_unlock(&a->lock);
+		/* A NULL op is aio_destroy's wake-up NOP. */
+		if (op)
+			aio_uring_complete(a, op, res);
+		pthread_mutex_lock(&a->lock);
+		aio_uring_kick(a);
+		stop = a->stopping && !a->in_ring && !a->head;
+		pthread_mutex_unlock(&a->lock);
+		if (stop)
+			return NULL;
+	}
+}
+
+/* Whether the kernel has what we rely on; -EOPNOTSUPP (with a log line) if not. */
+static int aio_uring_check(struct aio *a, const struct io_uring_params *p)
+{
+	static const struct {
+		int op;
+		const char *name;
+	} need[] = {
+	    {IORING_OP_NOP, "NOP"},
+	    {IORING_OP_READV, "READV"},
+	    {IORING_OP_WRITEV, "WRITEV"},
+	    {IORING_OP_FSYNC, "FSYNC"},
+	    {IORING_OP_FALLOCATE, "FALLOCATE"},
+	};
+	struct io_uring_probe *probe;
+	int rc = 0;
+
+	/*
+	 * EXT_ARG: timed waits without a submission entry, so that the reaper
+	 * never touches the submission queue outside the lock.
+	 */
+	if (!(p->features & IORING_FEAT_EXT_ARG)) {
+		log_info("aio", "io_uring lacks IORING_FEAT_EXT_ARG (kernel older than 5.11)");
+		return -EOPNOTSUPP;
+	}
+	probe = io_uring_get_probe_ring(&a->ring);
+	if (!probe) {
+		log_info("aio", "io_uring cannot be probed for its operations");
+		return -EOPNOTSUPP;
+	}
+	for (size_t i = 0; i < sizeof(need) / sizeof(need[0]) && !rc; i++) {
+		if (!io_uring_opcode_supported(probe, need[i].op)) {
+			log_info("aio", "io_uring lacks IORING_OP_%s", need[i].name);
+			rc = -EOPNOTSUPP;
+		}
+	}
+	io_uring_free_probe(probe);
+	return rc;
+}
+
+static int aio_uring_start(struct aio *a)
+{
+	struct io_uring_params p;
+	int rc;
+
+	memset(&p, 0, sizeof(p));
+	p.flags = IORING_SETUP_CQSIZE;
+	p.cq_entries = AIO_CQ_ENTRIES;
+	rc = io_uring_queue_init_params(AIO_SQ_ENTRIES, &a->ring, &p);
+	if (rc < 0)
+		return rc;
+	rc = aio_uring_check(a, &p);
+	if (!rc)
+		rc = -pthread_create(&a->reaper, NULL, aio_uring_reaper, a);
+	if (rc) {
+		io_uring_queue_exit(&a->ring);
+		return rc;
+	}
+	a->engine = AIO_ENGINE_URING;
+	return 0;
+}
+
+/* --- thread pool --- */
+
+static void *aio_pool_worker(void *arg)
+{
+	struct aio *a = arg;
+
+	for (;;) {
+		struct aio_op *op;
+
+		pthread_mutex_lock(&a->lock);
+		while (!a->head && !a->stopping)
+			pthread_cond_wait(&a->work, &a->lock);
+		op = aio_queue_pop(a);
+		pthread_mutex_unlock(&a->lock);
+		if (!op)
+			return NULL;
+		aio_finish(a, op, aio_run_sync(op));
+	}
+}
+
+static void aio_pool_stop(struct aio *a)
+{
+	pthread_mutex_lock(&a->lock);
+	a->stopping = true;
+	pthread_cond_broadcast(&a->work);
+	pthread_mutex_unlock(&a->lock);
+	for (unsigned i = 0; i < a->nworkers; i++)
+		pthread_join(a->workers[i], NULL);
+	a->nworkers = 0;
+}
+
+static int aio_pool_start(struct aio *a)
+{
+	int rc;
+
+	rc = pthread_cond_init(&a->work, NULL);
+	if (rc)
+		return -rc;
+	for (unsigned i = 0; i < AIO_POOL_THREADS; i++) {
+		rc = pthread_create(&a->workers[i], NULL, aio_pool_worker, a);
+		if (rc) {
+			aio_pool_stop(a);
+			pthread_cond_destroy(&a->work);
+			return -rc;
+		}
+		a->nworkers++;
+	}
+	a->engine = AIO_ENGINE_THREADS;
+	return 0;
+}
+
+/* --- interface --- */
+
+int aio_create(enum aio_engine engine, struct aio **out)
+{
+	struct aio *a = calloc(1, sizeof(*a));
+	int rc = -ENOMEM;
+
+	*out = NULL;
+	if (!a)
+		return -ENOMEM;
+	if (pthread_mutex_init(&a->lock, NULL))
+		goto fail_free;
+	if (pthread_cond_init(&a->idle, NULL))
+		goto fail_mutex;
+	rc = -EINVAL;
+	if (engine == AIO_ENGINE_URING || engine == AIO_ENGINE_AUTO) {
+		rc = aio_uring_start(a);
+		if (rc && engine == AIO_ENGINE_AUTO)
+			log_info("aio", "io_uring unavailable (%s): using a pool of %d threads",
+				 strerror(-rc), AIO_POOL_THREADS);
+	}
+	if (engine == AIO_ENGINE_THREADS || (rc && engine == AIO_ENGINE_AUTO))
+		rc = aio_pool_start(a);
+	if (rc)
+		goto fail_cond;
+	*out = a;
+	return 0;
+
+fail_cond:
+	pthread_cond_destroy(&a->idle);
+fail_mutex:
+	pthread_mutex_destroy(&a->lock);
+fail_free:
+	free(a);
+	return rc;
+}
+
+void aio_destroy(struct aio *a)
+{
+	struct io_uring_sqe *sqe;
+
+	if (!a)
+		return;
+	pthread_mutex_lock(&a->lock);
+	while (a->inflight)
+		pthread_cond_wait(&a->idle, &a->lock);
+	if (a->engine == AIO_ENGINE_THREADS) {
+		pthread_mutex_unlock(&a->lock);
+		aio_pool_stop(a);
+		pthread_cond_destroy(&a->work);
+	} else {
+		/* Wake the reaper with a NOP; failing that, its poll timeout sees `stopping`. */
+		a->stopping = true;
+		sqe = io_uring_get_sqe(&a->ring);
+		if (sqe) {
+			io_uring_prep_nop(sqe);
+			io_uring_sqe_set_data(sqe, NULL);
+			a->in_ring++;
+			aio_uring_kick(a);
+		}
+		pthread_mutex_unlock(&a->lock);
+		pthread_join(a->reaper, NULL);
+		io_uring_queue_exit(&a->ring);
+	}
+	pthread_cond_destroy(&a->idle);
+	pthread_mutex_destroy(&a->lock);
+	free(a);
+}
+
+int aio_submit(struct aio *a, struct aio_op *op)
+{
+	if (!op->done || op->opcode > AIO_OP_FALLOCATE ||
+	    ((op->opcode == AIO_OP_READ || op->opcode == AIO_OP_WRITE) &&
+	     (!op->niov || op->niov > AIO_MAX_IOV)))
+		return -EINVAL;
+	pthread_mutex_lock(&a->lock);
+	a->inflight++;
+	aio_queue_push(a, op, false);
+	if (a->engine == AIO_ENGINE_URING)
+		aio_uring_kick(a);
+	else
+		pthread_cond_signal(&a->work);
+	pthread_mutex_unlock(&a->lock);
+	return 0;
+}

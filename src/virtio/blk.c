@@ -1,0 +1,691 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * virtio block device: virtio 1.2 section 5.2 "Block Device". Each request is
+ * a chain (5.2.6): a 16-byte device-readable header {le32 type, le32
+ * reserved, le64 sector}, data (device-readable for OUT, DISCARD and
+ * WRITE_ZEROES; device-writable for IN and GET_ID; none for FLUSH), and a
+ * final device-writable status byte.
+ *
+ * Everything in a request is the guest's and may be wrong on purpose. The
+ * header and segments are copied out once and checked; the status byte is the
+ * last writable byte; data must sit on the side its type says, in whole
+ * 512-byte sectors, inside the disk. A request that breaks these rules is
+ * completed with VIRTIO_BLK_S_IOERR (unknown types and flags with
+ * VIRTIO_BLK_S_UNSUPP, as 5.2.6.2 requires) and the device goes on. Only a
+ * chain with no writable byte at all, where no status can be reported, puts
+ * the device in DEVICE_NEEDS_RESET, as does a broken ring (virtio/core.c).
+ *
+ * Requests run asynchronously on the disk's I/O engine: handle_queue parses
+ * and submits under the device lock and returns; the completion, on the
+ * engine's thread, takes the lock to write the status byte, push the used
+ * element and decide on the interrupt. A reset waits for requests in flight
+ * (they may still write guest RAM the driver is about to reuse) with the lock
+ * released so that their completions can run, and completions of requests
+ * from before a reset touch nothing in the guest.
+ *
+ * Write caching (5.2.6.2): we offer VIRTIO_BLK_F_FLUSH and not CONFIG_WCE.
+ * A driver that accepts FLUSH sees a writeback cache and sends FLUSH requests
+ * (fdatasync); one that does not gets writethrough: every write, discard and
+ * write zeroes is followed by a flush before it completes.
+ */
+#include "virtio/blk.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/log.h"
+
+#define VIRTIO_BLK_SECTOR 512u
+
+struct virtio_blk_seg {
+	uint64_t sector;
+	uint32_t num_sectors;
+};
+
+/* One request in flight: everything its completion needs, copied out of the chain. */
+struct virtio_blk_req {
+	struct virtio_blk *blk;
+	unsigned q;
+	uint16_t head;
+	uint32_t in_len;  /* of the chain: the used length is clamped to it */
+	uint32_t written; /* the used length when it succeeds */
+	uint8_t *status;
+	uint64_t generation; /* blk->generation when it was popped */
+	bool writethrough;   /* flush before completing */
+	bool flushing;
+	unsigned nseg, seg; /* DISCARD / WRITE_ZEROES: segments, the one running */
+	struct virtio_blk_seg *segs;
+	struct block_req br;
+	struct iovec iov[]; /* then the segments */
+};
+
+struct virtio_blk {
+	struct virtio_dev vdev;
+	struct block_dev *disk;
+	uint64_t capacity; /* sectors */
+	bool readonly;
+	char serial[VIRTIO_BLK_ID_BYTES]; /* NUL-padded */
+	char name[48];
+	uint8_t config[VIRTIO_BLK_CONFIG_SIZE];
+
+	/* Under the device lock. */
+	pthread_cond_t idle; /* inflight reached 0; waited on with vdev.lock */
+	unsigned inflight;
+	unsigned *queue_inflight;
+	/* Queue q stopped popping at its in-flight limit: a completion resumes it. */
+	bool *queue_throttled;
+	/* Bumped by each reset: older requests' completions leave the guest alone. */
+	uint64_t generation;
+	bool warned_req, warned_io; /* since reset: further ones are logged at debug */
+	/* Popped into under the lock; completions borrow head and in_len to push. */
+	struct virtq_elem elem;
+};
+
+static void put_le(uint8_t *p, uint64_t v, unsigned bytes)
+{
+	for (unsigned i = 0; i < bytes; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint64_t get_le(const uint8_t *p, unsigned bytes)
+{
+	uint64_t v = 0;
+
+	for (unsigned i = 0; i < bytes; i++)
+		v |= (uint64_t)p[i] << (8 * i);
+	return v;
+}
+
+/* Lock held. A malformed request: warn once per reset, so a guest cannot flood the log. */
+__attribute__((format(printf, 2, 3))) static void virtio_blk_refuse(struct virtio_blk *blk,
+								    const char *fmt, ...)
+{
+	char msg[160];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (blk->warned_req) {
+		log_debug(blk->name, "bad request: %s", msg);
+		return;
+	}
+	blk->warned_req = true;
+	log_warn(blk->name, "bad request: %s (more are logged at debug level)", msg);
+}
+
+/* Copies [off, off + len) of the readable part of e into buf; false if the part is shorter. */
+static bool virtio_blk_copy_out(const struct virtq_elem *e, size_t off, void *buf, size_t len)
+{
+	uint8_t *dst = buf;
+
+	for (unsigned i = 0; i < e->out_num && len; i++) {
+		size_t l = e->iov[i].iov_len, n;
+
+		if (off >= l) {
+			off -= l;
+			continue;
+		}
+		n = l - off < len ? l - off : len;
+		memcpy(dst, (const uint8_t *)e->iov[i].iov_base + off, n);
+		dst += n;
+		len -= n;
+		off = 0;
+	}
+	return !len;
+}
+
+/* Copies len bytes to the start of the writable part of e (the caller checked its length). */
+static void virtio_blk_copy_in(const struct virtq_elem *e, const void *buf, size_t len)
+{
+	const uint8_t *src = buf;
+
+	for (unsigned i = e->out_num; i < (unsigned)e->out_num + e->in_num && len; i++) {
+		size_t n = e->iov[i].iov_len < len ? e->iov[i].iov_len : len;
+
+		memcpy(e->iov[i].iov_base, src, n);
+		src += n;
+		len -= n;
+	}
+}
+
+/* The iovecs covering [off, off + len) of src[0, n) into dst; returns how many. */
+static unsigned virtio_blk_slice(const struct iovec *src, unsigned n, size_t off, size_t len,
+				 struct iovec *dst)
+{
+	unsigned k = 0;
+
+	for (unsigned i = 0; i < n && len; i++) {
+		size_t l = src[i].iov_len, take;
+
+		if (off >= l) {
+			off -= l;
+			continue;
+		}
+		take = l - off < len ? l - off : len;
+		dst[k].iov_base = (uint8_t *)src[i].iov_base + off;
+		dst[k].iov_len = take;
+		k++;
+		len -= take;
+		off = 0;
+	}
+	return k;
+}
+
+/* Whether [sector, sector + bytes / 512) lies inside the disk (bytes a multiple of 512). */
+static bool virtio_blk_in_range(const struct virtio_blk *blk, uint64_t sector, uint64_t sectors)
+{
+	return sector <= blk->capacity && sectors <= blk->capacity - sector;
+}
+
+/*
+ * Lock held. Completes e now: status byte, used element (no interrupt: the
+ * caller batches). Returns true, "pushed", for the request handlers.
+ */
+static bool virtio_blk_finish_now(struct virtio_blk *blk, unsigned q, const struct virtq_elem *e,
+				  uint8_t *status, uint8_t value, uint32_t written)
+{
+	*status = value;
+	virtio_dev_queue_push(&blk->vdev, q, e, value == VIRTIO_BLK_S_OK ? written : 1);
+	return true;
+}
+
+static void virtio_blk_handle_queue(struct virtio_dev *d, unsigned q);
+
+/*
+ * Engine thread. Starts r's next step if it has one: the next segment, or
+ * the flush of a writethrough request. Returns 1 when one was submitted, 0
+ * when r is finished, or a negative errno when a step was refused.
+ */
+static int virtio_blk_next_step(struct virtio_blk_req *r)
+{
+	struct block_req *br = &r->br;
+
+	if (r->nseg && r->seg + 1 < r->nseg) {
+		r->seg++;
+		br->offset = r->segs[r->seg].sector * VIRTIO_BLK_SECTOR;
+		br->len = (uint64_t)r->segs[r->seg].num_sectors * VIRTIO_BLK_SECTOR;
+	} else if (r->writethrough && !r->flushing) {
+		r->flushing = true;
+		br->op = BLOCK_OP_FLUSH;
+	} else {
+		return 0;
+	}
+	return block_submit(r->blk->disk, br) ? -EIO : 1;
+}
+
+/* Engine thread: a step of r finished. */
+static void virtio_blk_done(struct block_req *br, int64_t result)
+{
+	struct virtio_blk_req *r = br->opaque;
+	struct virtio_blk *blk = r->blk;
+	struct virtio_dev *d = &blk->vdev;
+	unsigned q = r->q;
+	uint8_t status;
+	int rc;
+
+	if (result >= 0) {
+		rc = virtio_blk_next_step(r);
+		if (rc > 0)
+			return;
+		if (rc < 0)
+			result = rc;
+	}
+	status = result < 0 ? VIRTIO_BLK_S_IOERR : VIRTIO_BLK_S_OK;
+
+	virtio_dev_lock(d);
+	if (result < 0) {
+		if (!blk->warned_io)
+			log_warn(blk->name, "I/O error on %s: %s (more are logged at debug level)",
+				 block_path(blk->disk), strerror((int)-result));
+		else
+			log_debug(blk->name, "I/O error on %s: %s", block_path(blk->disk),
+				  strerror((int)-result));
+		blk->warned_io = true;
+	}
+	if (r->generation == blk->generation) {
+		*r->status = status;
+		/* virtq_push reads only head and in_len of an element. */
+		blk->elem.head = r->head;
+		blk->elem.in_len = r->in_len;
+		virtio_dev_queue_push(d, q, &blk->elem, status == VIRTIO_BLK_S_OK ? r->written : 1);
+		virtio_dev_queue_interrupt(d, q);
+	}
+	blk->inflight--;
+	blk->queue_inflight[q]--;
+	if (!blk->inflight)
+		pthread_cond_broadcast(&blk->idle);
+	if (blk->queue_throttled[q]) {
+		blk->queue_throttled[q] = false;
+		virtio_blk_handle_queue(d, q);
+	}
+	virtio_dev_unlock(d);
+	free(r);
+}
+
+/* Lock held. A request with nr iovecs and nseg segments, filled in from e. */
+static struct virtio_blk_req *virtio_blk_req_new(struct virtio_blk *blk, unsigned q,
+						 const struct virtq_elem *e, uint8_t *status,
+						 unsigned niov, unsigned nseg)
+{
+	struct virtio_blk_req *r;
+
+	r = calloc(1,
+		   sizeof(*r) + niov * sizeof(struct iovec) + nseg * sizeof(struct virtio_blk_seg));
+	if (!r)
+		return NULL;
+	r->blk = blk;
+	r->q = q;
+	r->head = e->head;
+	r->in_len = e->in_len;
+	r->status = status;
+	r->generation = blk->generation;
+	r->segs = (struct virtio_blk_seg *)(r->iov + niov);
+	r->br.iov = r->iov;
+	r->br.done = virtio_blk_done;
+	r->br.opaque = r;
+	return r;
+}
+
+/*
+ * Lock held. Hands r to the disk. Returns true if it was completed at once
+ * instead (the disk refused it: our checks should make that impossible).
+ */
+static bool virtio_blk_submit(struct virtio_blk *blk, struct virtio_blk_req *r,
+			      const struct virtq_elem *e)
+{
+	int rc;
+
+	blk->inflight++;
+	blk->queue_inflight[r->q]++;
+	rc = block_submit(blk->disk, &r->br);
+	if (!rc)
+		return false;
+	log_err(blk->name, "disk refused a checked request: %s", strerror(-rc));
+	blk->inflight--;
+	blk->queue_inflight[r->q]--;
+	if (!blk->inflight)
+		pthread_cond_broadcast(&blk->idle);
+	virtio_blk_finish_now(blk, r->q, e, r->status, VIRTIO_BLK_S_IOERR, 1);
+	free(r);
+	return true;
+}
+
+/* Lock held. IN and OUT: data in whole sectors inside the disk, on the side the type says. */
+static bool virtio_blk_rw(struct virtio_blk *blk, unsigned q, const struct virtq_elem *e,
+			  uint8_t *status, bool write, uint64_t sector)
+{
+	uint64_t data = write ? e->out_len - VIRTIO_BLK_HDR_SIZE : e->in_len - 1u;
+	uint64_t wrong = write ? e->in_len - 1u : e->out_len - VIRTIO_BLK_HDR_SIZE;
+	struct virtio_blk_req *r;
+
+	/* 5.2.6.2: IOERR, and no data written. */
+	if (write && blk->readonly)
+		return virtio_blk_finish_now(blk, q, e, status, VIRTIO_BLK_S_IOERR, 1);
+	if (wrong || data % VIRTIO_BLK_SECTOR ||
+	    !virtio_blk_in_range(blk, sector, data / VIRTIO_BLK_SECTOR)) {
+		virtio_blk_refuse(blk,
+				  "%s of %llu bytes at sector %llu (%llu bytes on the wrong side; "
+				  "disk has %llu sectors)",
+				  write ? "write" : "read", (unsigned long long)data,
+				  (unsigned long long)sector, (unsigned long long)wrong,
+				  (unsigned long long)blk->capacity);
+		return virtio_blk_finish_now(blk, q, e, status, VIRTIO_BLK_S_IOERR, 1);
+	}
+	if (!data)
+		return virtio_blk_finish_now(blk, q, e, status, VIRTIO_BLK_S_OK, 1);
+	r = virtio_blk_req_new(blk, q, e, status, write ? e->out_num : e->in_num, 0);
+	if (!r)
+		return virtio_blk_finish_now(blk, q, e, status, VIRTIO_BLK_S_IOERR, 1);
+	r->br.op = write ? BLOCK_OP_WRITE : BLOCK_OP_READ;
+	r->br.offset = sector * VIRTIO_BLK_SECTOR;
+	r->br.len = data;
+	if (write)
+		r->br.niov =
+		    virtio_blk_slice(e->iov, e->out_num, VIRTIO_BLK_HDR_SIZE, data, r->iov);
+	else
+		r->br.niov = virtio_blk_slice(e->iov + e->out_num, e->in_num, 0, data, r->iov);
+	r->written = write ? 1 : (uint32_t)data + 1;
+	r->writethrough =
+	    write && !(virtio_dev_features(&blk->vdev) & VIRTIO_BIT(VIRTIO_BLK_F_FLUSH));
+	return virtio_blk_submit(blk, r, e);
+}
+
+/*
+ * Lock held. DISCARD and WRITE_ZEROES: 1..max segments after the header,
+ * every flag known (UNSUPP otherwise, and for unmap on a discard), every
+ * range inside the disk and within the per-segment maximum.
+ */
+static bool virtio_blk_ranges(struct virtio_blk *blk, unsigned q, const struct virtq_elem *e,
+			      uint8_t *status, uint32_t type)
+{
+	bool zeroes = type == VIRTIO_BLK_T_WRITE_ZEROES;
+	uint64_t feature = VIRTIO_BIT(zeroes ? VIRTIO_BLK_F_WRITE_ZEROES : VIRTIO_BLK_F_DISCARD);
+	uint32_t data = e->out_len - VIRTIO_BLK_HDR_SIZE, nseg = data / VIRTIO_BLK_SEG_SIZE;
+	uint8_t raw[VIRTIO_BLK_MAX_DISCARD_SEG][VIRTIO_BLK_SEG_SIZE];
+	bool unmap = true;
+	struct virtio_blk_req *r;
+	unsigned keep = 0;
+
+	if (!(virtio_dev_features(&blk->vdev) & feature))
+		return virtio_blk_finish_now(blk, q, e, status, VIRTIO_BLK_S_UNSUPP, 1);
+	if (e->in_len != 1 || !nseg || data % VIRTIO_BLK_SEG_SIZE ||
+	    nseg > VIRTIO_BLK_MAX_DISCARD_SEG) {
+		virtio_blk_refuse(blk, "%s with %u bytes of segments and %u writable bytes",
+				  zeroes ? "write zeroes" : "discard", data, e->in_len);
+		return virtio_blk_finish_now(blk, q, e, status, VIRTIO_BLK_S_IOERR, 1);
+	}
+	/* One copy, checked and then used: the guest may rewrite its buffer meanwhile. */
+	virtio_blk_copy_out(e, VIRTIO_BLK_HDR_SIZE, raw, (size_t)nseg * VIRTIO_BLK_SEG_SIZE);
+	for (unsigned i = 0; i < nseg; i++) {
+		uint32_t flags = (uint32_t)get_le(raw[i] + 12, 4);
+
+		if ((flags & ~VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP) ||
+		    (!zeroes && (flags & VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP))) {
+			virtio_blk_refuse(blk, "%s segment %u has flags %#x",
+					  zeroes ? "write zeroes" : "discard", i, flags);
+			return virtio_blk_finish_now(blk, q, e, status, VIRTIO_BLK_S_UNSUPP, 1);
+		}
+		unmap &= (flags & VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP) != 0;
+	}
+	for (unsigned i = 0; i < nseg; i++) {
+		uint64_t sector = get_le(raw[i], 8);
+		uint32_t num = (uint32_t)get_le(raw[i] + 8, 4);
+
+		if (num > VIRTIO_BLK_MAX_DISCARD_SECTORS ||
+		    !virtio_blk_in_range(blk, sector, num)) {
+			virtio_blk_refuse(blk, "%s segment %u: %u sectors at %llu",
+					  zeroes ? "write zeroes" : "discard", i, num,
+					  (unsigned long long)sector);
+			return virtio_blk_finish_now(blk, q, e, status, VIRTIO_BLK_S_IOERR, 1);
+		}
+		if (num)
+			keep++;
+	}
+	if (!keep)
+		return virtio_blk_finish_now(blk, q, e, status, VIRTIO_BLK_S_OK, 1);
+	r = virtio_blk_req_new(blk, q, e, status, 0, keep);
+	if (!r)
+		return virtio_blk_finish_now(blk, q, e, status, VIRTIO_BLK_S_IOERR, 1);
+	for (unsigned i = 0; i < nseg; i++) {
+		uint32_t num = (uint32_t)get_le(raw[i] + 8, 4);
+
+		if (num) {
+			r->segs[r->nseg].sector = get_le(raw[i], 8);
+			r->segs[r->nseg].num_sectors = num;
+			r->nseg++;
+		}
+	}
+	r->br.op = zeroes ? BLOCK_OP_WRITE_ZEROES : BLOCK_OP_DISCARD;
+	/* One unmap flag for the request: all segments must allow it (the safe reading). */
+	r->br.flags = zeroes && unmap ? BLOCK_REQ_MAY_UNMAP : 0;
+	r->br.iov = NULL;
+	r->br.offset = r->segs[0].sector * VIRTIO_BLK_SECTOR;
+	r->br.len = (uint64_t)r->segs[0].num_sectors * VIRTIO_BLK_SECTOR;
+	r->written = 1;
+	r->writethrough = !(virtio_dev_features(&blk->vdev) & VIRTIO_BIT(VIRTIO_BLK_F_FLUSH));
+	return virtio_blk_submit(blk, r, e);
+}
+
+/*
+ * Lock held. Parses the popped chain e and submits it, or completes it at
+ * once; returns true if it pushed a used element.
+ */
+static bool virtio_blk_request(struct virtio_blk *blk, unsigned q, const struct virtq_elem *e)
+{
+	const struct iovec *last;
+	uint8_t hdr[VIRTIO_BLK_HDR_SIZE], *status;
+	uint32_t type;
+	uint64_t sector;
+	struct virtio_blk_req *r;
+
+	if (!e->in_len) {
+		virtio_dev_set_needs_reset(&blk->vdev, "queue %u: request %u has no status byte", q,
+					   e->head);
+		return false;
+	}
+	/* virtq_pop skips zero-length buffers: the last one holds at least the status byte. */
+	last = &e->iov[e->out_num + e->in_num - 1];
+	status = (uint8_t *)last->iov_base + last->iov_len - 1;
+	if (!virtio_blk_copy_out(e, 0, hdr, sizeof(hdr))) {
+		virtio_blk_refuse(blk, "request %u: header of %u bytes", e->head, e->out_len);
+		return virtio_blk_finish_now(blk, q, e, status, VIRTIO_BLK_S_IOERR, 1);
+	}
+	type = (uint32_t)get_le(hdr, 4);
+	sector = get_le(hdr + 8, 8);
+	switch (type) {
+	case VIRTIO_BLK_T_IN:
+	case VIRTIO_BLK_T_OUT:
+		return virtio_blk_rw(blk, q, e, status, type == VIRTIO_BLK_T_OUT, sector);
+	case VIRTIO_BLK_T_FLUSH:
+		if (e->out_len != VIRTIO_BLK_HDR_SIZE || e->in_len != 1) {
+			virtio_blk_refuse(blk, "flush with data");
+			return virtio_blk_finish_now(blk, q, e, status, VIRTIO_BLK_S_IOERR, 1);
+		}
+		r = virtio_blk_req_new(blk, q, e, status, 0, 0);
+		if (!r)
+			return virtio_blk_finish_now(blk, q, e, status, VIRTIO_BLK_S_IOERR, 1);
+		r->br.op = BLOCK_OP_FLUSH;
+		r->br.iov = NULL;
+		r->written = 1;
+		return virtio_blk_submit(blk, r, e);
+	case VIRTIO_BLK_T_GET_ID: {
+		uint32_t n = e->in_len - 1;
+
+		if (e->out_len != VIRTIO_BLK_HDR_SIZE || !n) {
+			virtio_blk_refuse(blk, "get id with %u readable and %u writable data bytes",
+					  e->out_len - VIRTIO_BLK_HDR_SIZE, n);
+			return virtio_blk_finish_now(blk, q, e, status, VIRTIO_BLK_S_IOERR, 1);
+		}
+		/* A shorter buffer gets the start of the ID (which needs no terminator). */
+		if (n > VIRTIO_BLK_ID_BYTES)
+			n = VIRTIO_BLK_ID_BYTES;
+		virtio_blk_copy_in(e, blk->serial, n);
+		return virtio_blk_finish_now(blk, q, e, status, VIRTIO_BLK_S_OK, n + 1);
+	}
+	case VIRTIO_BLK_T_DISCARD:
+	case VIRTIO_BLK_T_WRITE_ZEROES:
+		return virtio_blk_ranges(blk, q, e, status, type);
+	default:
+		virtio_blk_refuse(blk, "request type %u is not supported", type);
+		return virtio_blk_finish_now(blk, q, e, status, VIRTIO_BLK_S_UNSUPP, 1);
+	}
+}
+
+static void virtio_blk_handle_queue(struct virtio_dev *d, unsigned q)
+{
+	struct virtio_blk *blk = d->opaque;
+	bool pushed = false;
+
+	for (;;) {
+		/*
+		 * A driver cannot have more requests outstanding than the queue
+		 * has entries; one that pretends to (reusing heads still in
+		 * flight) is not allowed to make us allocate without bound.
+		 */
+		if (blk->queue_inflight[q] >= d->queues[q].size) {
+			blk->queue_throttled[q] = true;
+			break;
+		}
+		if (virtio_dev_queue_pop(d, q, &blk->elem) != 1)
+			break;
+		pushed |= virtio_blk_request(blk, q, &blk->elem);
+	}
+	/* One notification decision for what completed at once. */
+	if (pushed)
+		virtio_dev_queue_interrupt(d, q);
+}
+
+static void virtio_blk_reset(struct virtio_dev *d)
+{
+	struct virtio_blk *blk = d->opaque;
+
+	blk->generation++;
+	/*
+	 * Reads in flight still write guest RAM that is the driver's again
+	 * once the reset returns: wait for them. cond_wait releases the device
+	 * lock, which their completions take; the core has already reset its
+	 * own state, so nothing sees a half-reset device meanwhile.
+	 */
+	while (blk->inflight)
+		pthread_cond_wait(&blk->idle, &d->lock);
+	for (unsigned q = 0; q < d->num_queues; q++)
+		blk->queue_throttled[q] = false;
+	blk->warned_req = blk->warned_io = false;
+}
+
+static void virtio_blk_config_read(struct virtio_dev *d, uint32_t off, void *buf, uint32_t len)
+{
+	struct virtio_blk *blk = d->opaque;
+
+	memcpy(buf, blk->config + off, len);
+}
+
+static const struct virtio_dev_ops virtio_blk_ops = {
+    .handle_queue = virtio_blk_handle_queue,
+    .reset = virtio_blk_reset,
+    .config_read = virtio_blk_config_read,
+};
+
+static void virtio_blk_build_config(struct virtio_blk *blk, unsigned nqueues)
+{
+	uint8_t *c = blk->config;
+
+	put_le(c + VIRTIO_BLK_CFG_CAPACITY, blk->capacity, 8);
+	put_le(c + VIRTIO_BLK_CFG_SEG_MAX, VIRTIO_BLK_SEG_MAX, 4);
+	put_le(c + VIRTIO_BLK_CFG_BLK_SIZE, VIRTIO_BLK_SECTOR, 4);
+	put_le(c + VIRTIO_BLK_CFG_NUM_QUEUES, nqueues, 2);
+	put_le(c + VIRTIO_BLK_CFG_MAX_DISCARD_SECTORS, VIRTIO_BLK_MAX_DISCARD_SECTORS, 4);
+	put_le(c + VIRTIO_BLK_CFG_MAX_DISCARD_SEG, VIRTIO_BLK_MAX_DISCARD_SEG, 4);
+	put_le(c + VIRTIO_BLK_CFG_DISCARD_ALIGNMENT, 1, 4);
+	put_le(c + VIRTIO_BLK_CFG_MAX_WRITE_ZEROES_SECTORS, VIRTIO_BLK_MAX_DISCARD_SECTORS, 4);
+	put_le(c + VIRTIO_BLK_CFG_MAX_WRITE_ZEROES_SEG, VIRTIO_BLK_MAX_DISCARD_SEG, 4);
+	/* A write zeroes with unmap may punch a hole. */
+	c[VIRTIO_BLK_CFG_WRITE_ZEROES_MAY_UNMAP] = 1;
+}
+
+struct virtio_blk *virtio_blk_create(const struct gmem *mem, struct block_dev *disk,
+				     const char *serial, unsigned nqueues)
+{
+	struct virtio_dev_info info = {
+	    .device_id = VIRTIO_ID_BLOCK,
+	    .num_queues = nqueues,
+	    .queue_max_size = VIRTIO_BLK_QUEUE_SIZE,
+	    .config_size = VIRTIO_BLK_CONFIG_SIZE,
+	};
+	struct virtio_blk *blk;
+	int rc;
+
+	if (!serial && disk)
+		serial = block_serial(disk);
+	if (!mem || !disk || !nqueues || nqueues > VIRTIO_DEV_MAX_QUEUES ||
+	    strlen(serial) > VIRTIO_BLK_ID_BYTES) {
+		errno = EINVAL;
+		return NULL;
+	}
+	blk = calloc(1, sizeof(*blk));
+	if (!blk)
+		return NULL;
+	blk->queue_inflight = calloc(nqueues, sizeof(*blk->queue_inflight));
+	blk->queue_throttled = calloc(nqueues, sizeof(*blk->queue_throttled));
+	if (!blk->queue_inflight || !blk->queue_throttled) {
+		rc = -ENOMEM;
+		goto fail;
+	}
+	rc = -pthread_cond_init(&blk->idle, NULL);
+	if (rc)
+		goto fail;
+	blk->disk = disk;
+	blk->readonly = block_readonly(disk);
+	blk->capacity = block_size(disk) / VIRTIO_BLK_SECTOR;
+	memcpy(blk->serial, serial, strlen(serial)); /* NUL-padded by calloc */
+	snprintf(blk->name, sizeof(blk->name), "virtio-blk%s%s", *serial ? ":" : "", serial);
+	virtio_blk_build_config(blk, nqueues);
+	info.name = blk->name;
+	info.features = VIRTIO_BIT(VIRTIO_BLK_F_SEG_MAX) | VIRTIO_BIT(VIRTIO_BLK_F_BLK_SIZE) |
+			VIRTIO_BIT(VIRTIO_BLK_F_FLUSH);
+	if (nqueues > 1)
+		info.features |= VIRTIO_BIT(VIRTIO_BLK_F_MQ);
+	/* A read-only disk has nothing to discard or zero. */
+	if (blk->readonly)
+		info.features |= VIRTIO_BIT(VIRTIO_BLK_F_RO);
+	else
+		info.features |=
+		    VIRTIO_BIT(VIRTIO_BLK_F_DISCARD) | VIRTIO_BIT(VIRTIO_BLK_F_WRITE_ZEROES);
+	rc = virtio_dev_init(&blk->vdev, &info, &virtio_blk_ops, blk, mem);
+	if (rc) {
+		pthread_cond_destroy(&blk->idle);
+		goto fail;
+	}
+	return blk;
+
+fail:
+	free(blk->queue_inflight);
+	free(blk->queue_throttled);
+	free(blk);
+	errno = -rc;
+	return NULL;
+}
+
+void virtio_blk_drain(struct virtio_blk *blk)
+{
+	virtio_dev_lock(&blk->vdev);
+	while (blk->inflight)
+		pthread_cond_wait(&blk->idle, &blk->vdev.lock);
+	virtio_dev_unlock(&blk->vdev);
+}
+
+void virtio_blk_destroy(struct virtio_blk *blk)
+{
+	if (!blk)
+		return;
+	virtio_blk_drain(blk);
+	virtio_dev_destroy(&blk->vdev);
+	pthread_cond_destroy(&blk->idle);
+	free(blk->queue_inflight);
+	free(blk->queue_throttled);
+	free(blk);
+}
+
+struct virtio_dev *virtio_blk_dev(struct virtio_blk *blk)
+{
+	return &blk->vdev;
+}
+
+static bool virtio_blk_busy(struct virtio_blk *blk)
+{
+	bool busy;
+
+	virtio_dev_lock(&blk->vdev);
+	busy = blk->inflight != 0;
+	virtio_dev_unlock(&blk->vdev);
+	return busy;
+}
+
+int virtio_blk_save(struct virtio_blk *blk, struct state_buf *b)
+{
+	if (virtio_blk_busy(blk))
+		return -EBUSY;
+	return virtio_dev_save(&blk->vdev, b);
+}
+
+int virtio_blk_load(struct virtio_blk *blk, struct state_reader *rd)
+{
+	int rc;
+
+	if (virtio_blk_busy(blk))
+		return -EBUSY;
+	rc = virtio_dev_load(&blk->vdev, rd);
+	if (!rc) {
+		virtio_dev_lock(&blk->vdev);
+		blk->generation++;
+		for (unsigned q = 0; q < blk->vdev.num_queues; q++)
+			blk->queue_throttled[q] = false;
+		virtio_dev_unlock(&blk->vdev);
+	}
+	return rc;
+}
