@@ -184,8 +184,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		FUZZ_CHECK(!"output depends on how the input was cut");
 	}
 
-	/* Reference: one well-formed object is exactly one value. */
-	ref = json_loadb((const char *)in, n, JSON_REJECT_DUPLICATES, NULL);
+	/* Reference: one well-formed object is exactly one value. jansson lets a
+	 * NUL byte between tokens pass, which RFC 8259 does not (and our splitter
+	 * rightly refuses), so inputs with a NUL have no reference. */
+	ref = memchr(in, 0, n) ? NULL : json_loadb((const char *)in, n, JSON_REJECT_DUPLICATES, NULL);
 	if (json_is_object(ref) && json_depth(ref) <= QMP_DEPTH_MAX) {
 		FUZZ_CHECK(ch.split_values == 1 && ch.split_errors == 0);
 		FUZZ_CHECK(json_equal(ch.log.first, ref));
