@@ -34,6 +34,7 @@
 #include "hw/pci.h"
 #include "hw/rtc.h"
 #include "hw/uart8250.h"
+#include "machine/firmware.h"
 #include "machine/iothread.h"
 #include "machine/vcpu.h"
 #include "state/snapshot.h"
@@ -376,6 +377,8 @@ static int machine_setup_fw_cfg(struct machine *m)
 	rc |= fw_cfg_add_u32(m->fw_cfg, FW_CFG_INITRD_SIZE, (uint32_t)m->initrd_size);
 	rc |= fw_cfg_add_u32(m->fw_cfg, FW_CFG_CMDLINE_SIZE, (uint32_t)strlen(cmdline) + 1);
 	rc |= fw_cfg_add_bytes(m->fw_cfg, FW_CFG_CMDLINE_DATA, cmdline, strlen(cmdline) + 1);
+	if (m->cfg->firmware_path)
+		return rc ? -ENOMEM : firmware_setup_fw_cfg(m);
 	rc |= fw_cfg_add_file(m->fw_cfg, "etc/e820", map, (size_t)n * sizeof(map[0]));
 	return rc ? -ENOMEM : 0;
 }
@@ -441,7 +444,7 @@ static int machine_setup_vcpus(struct machine *m, const struct boot_entry *entry
 		}
 	}
 	if (!entry)
-		return 0; /* restored from a snapshot by the caller */
+		return 0; /* firmware: KVM's reset state; or restored from a snapshot by the caller */
 	/* Only the BSP gets entry state; APs wait in KVM for INIT/SIPI. */
 	rc = kvm_vcpu_get_sregs(m->vcpus[0]->fd, &sregs);
 	if (!rc)
@@ -511,6 +514,11 @@ struct machine *machine_create(struct kvm *kvm, const struct machine_config *cfg
 		m->initrd_size = cfg->restore_initrd_size;
 		if (vmsnap_load_devices(m, cfg->restore, err, errlen))
 			goto fail;
+	} else if (cfg->firmware_path) {
+		/* 4-5. Firmware: it builds the tables it needs from fw_cfg and boots a disk. */
+		*exit_code = EXIT_NOINPUT;
+		if (firmware_load(m, err, errlen))
+			goto fail;
 	} else {
 		/* 4. Firmware tables describing CPUs and devices. */
 		if (machine_setup_tables(m, &rsdp, err, errlen))
@@ -525,8 +533,8 @@ struct machine *machine_create(struct kvm *kvm, const struct machine_config *cfg
 		snprintf(err, errlen, "cannot fill fw_cfg: %s", strerror(-rc));
 		goto fail;
 	}
-	/* 6. vCPUs: the boot CPU pointed at the kernel's entry, or all restored. */
-	if (machine_setup_vcpus(m, cfg->restore ? NULL : &entry, err, errlen))
+	/* 6. vCPUs: the boot CPU pointed at the kernel's entry, at the reset vector, or restored. */
+	if (machine_setup_vcpus(m, cfg->restore || cfg->firmware_path ? NULL : &entry, err, errlen))
 		goto fail;
 	if (cfg->restore) {
 		*exit_code = EXIT_NOINPUT;
@@ -663,6 +671,7 @@ void machine_destroy(struct machine *m)
 	fw_cfg_destroy(m->fw_cfg);
 	if (m->vm_fd >= 0)
 		close(m->vm_fd);
+	firmware_unload(m);
 	for (int i = 0; i < 2; i++)
 		if (m->ram[i])
 			munmap(m->ram[i], m->ram_map_size[i]);

@@ -48,8 +48,10 @@ struct machine_disk {
 #define MACHINE_DISK_MAX_QUEUES 64u
 
 struct machine_config {
-	const char *kernel_path;
+	const char *kernel_path; /* NULL with firmware_path */
 	const char *initrd_path; /* NULL: none */
+	/* A BIOS image to boot through (machine/firmware.h) instead of a kernel; NULL: none. */
+	const char *firmware_path;
 	const char *cmdline;     /* never NULL */
 	int ncpus;
 	uint64_t ram_size;
@@ -85,6 +87,8 @@ struct machine {
 	struct bus bus;
 	struct irq_sink irq;
 	uint64_t kernel_size, initrd_size; /* as loaded, for fw_cfg and snapshots */
+	void *fw_rom; /* the firmware image behind its read-only slot, or NULL */
+	size_t fw_rom_size;
 
 	int ncpus;
 	struct vcpu **vcpus;
