@@ -8,6 +8,7 @@
  *   - int 13h AH=41h extensions check and AH=42h extended read of LBA 1
  *     (Phoenix EDD 3.0): the BIOS's virtio-blk driver reads our disk,
  *   - int 12h, the conventional memory size,
+ *   - the ACPI RSDP the firmware installed from kvmm's table loader,
  * prints the disk's text on COM1 directly as well, and exits through the debug
  * exit port with 0x10 (kvmm exits with status 33) when all went well, 0x11
  * (35) when a disk read failed. LBA 1 holds a line of text that the test
@@ -27,13 +28,13 @@ _start:
 	movb	%dl, drive
 
 	movw	$msg_hello, %si
-	call	bios_puts
+	call	line_puts
 	movw	$msg_serial, %si
-	call	com1_puts
+	call	com1_line
 
 	/* Boot drive. */
 	movw	$msg_drive, %si
-	call	both_puts
+	call	line_puts
 	movb	drive, %al
 	call	both_hex8
 	call	both_nl
@@ -42,12 +43,46 @@ _start:
 	int	$0x12
 	pushw	%ax
 	movw	$msg_mem, %si
-	call	both_puts
+	call	line_puts
 	popw	%ax
 	movb	%ah, %al
 	call	both_hex8
 	int	$0x12
 	call	both_hex8
+	call	both_nl
+
+	/* The ACPI RSDP: 16-byte aligned in the BIOS area 0xe0000-0xfffff
+	 * (ACPI 6.5, 5.2.5.1); print its OEM ID (bytes 9-14). */
+	movw	$msg_rsdp, %si
+	call	line_puts
+	movw	$0xe000, %ax
+8:	movw	%ax, %es
+	xorw	%di, %di
+	movw	$sig_rsdp, %si
+	movw	$8, %cx
+	repe cmpsb
+	je	9f
+	movw	%es, %ax
+	incw	%ax
+	cmpw	$0x0000, %ax		/* wrapped past 0xffff: not found */
+	jne	8b
+	movw	$msg_none, %si
+	call	both_puts
+	jmp	10f
+9:	movw	$6, %cx
+	movw	$9, %di
+11:	movb	%es:(%di), %al
+	movb	$0x0e, %ah
+	movw	$0x0007, %bx
+	pushw	%cx
+	pushw	%di
+	int	$0x10
+	popw	%di
+	popw	%cx
+	incw	%di
+	loop	11b
+10:	xorw	%ax, %ax
+	movw	%ax, %es
 	call	both_nl
 
 	/* EDD present? */
@@ -66,7 +101,7 @@ _start:
 	int	$0x13
 	jc	fail
 	movw	$msg_read, %si
-	call	both_puts
+	call	line_puts
 	movw	$0x8000, %si
 	call	both_puts
 	/* The same on COM1 directly. SeaBIOS's serial console sends what it
@@ -74,7 +109,7 @@ _start:
 	call	flush
 	cli
 	movw	$msg_com1_read, %si
-	call	com1_puts
+	call	com1_line
 	movw	$0x8000, %si
 	call	com1_puts
 	movb	$0x10, %al
@@ -84,11 +119,11 @@ _start:
 
 fail:
 	movw	$msg_fail, %si
-	call	both_puts
+	call	line_puts
 	call	flush
 	cli
 	movw	$msg_fail, %si
-	call	com1_puts
+	call	com1_line
 	movb	$0x11, %al
 	outb	%al, $0xf4
 2:	hlt
@@ -141,6 +176,21 @@ com1_putc:
 both_puts:
 	jmp	bios_puts
 
+/* "bootsector: " then the string at SI, through the BIOS / on COM1. */
+line_puts:
+	pushw	%si
+	movw	$msg_prefix, %si
+	call	bios_puts
+	popw	%si
+	jmp	bios_puts
+
+com1_line:
+	pushw	%si
+	movw	$msg_prefix, %si
+	call	com1_puts
+	popw	%si
+	jmp	com1_puts
+
 both_nl:
 	movw	$msg_nl, %si
 	jmp	bios_puts
@@ -169,11 +219,15 @@ dap:	.byte	0x10, 0		/* size, reserved */
 	.word	1		/* sectors */
 	.word	0x8000, 0	/* buffer offset, segment */
 	.quad	1		/* LBA */
-msg_hello:	.asciz "bootsector: hello through int 10h\r\n"
-msg_serial:	.asciz "bootsector: hello on COM1\r\n"
-msg_drive:	.asciz "bootsector: drive "
-msg_mem:	.asciz "bootsector: conventional memory KiB 0x"
-msg_read:	.asciz "bootsector: LBA 1: "
-msg_com1_read:	.asciz "bootsector: com1: LBA 1: "
-msg_fail:	.asciz "bootsector: disk read FAILED\r\n"
+msg_prefix:	.asciz "bootsector: "
+msg_hello:	.asciz "hello through int 10h\r\n"
+msg_serial:	.asciz "hello on COM1\r\n"
+msg_drive:	.asciz "drive "
+msg_mem:	.asciz "base memory KiB 0x"
+msg_read:	.asciz "LBA 1: "
+msg_com1_read:	.asciz "com1: LBA 1: "
+msg_fail:	.asciz "disk read FAILED\r\n"
 msg_nl:		.asciz "\r\n"
+msg_rsdp:	.asciz "ACPI RSDP OEM "
+msg_none:	.asciz "none"
+sig_rsdp:	.ascii "RSD PTR "

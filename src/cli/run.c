@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/signalfd.h>
 #include <time.h>
 #include <unistd.h>
@@ -411,6 +412,15 @@ static void run_console_out(void *opaque, const uint8_t *buf, size_t len)
 	}
 }
 
+/* A random (version 4) UUID for the VM, the same across its reboots (RFC 4122, 4.4). */
+static void run_random_uuid(uint8_t uuid[16])
+{
+	if (getrandom(uuid, 16, 0) != 16)
+		memset(uuid, 0, 16);
+	uuid[6] = (uint8_t)((uuid[6] & 0x0f) | 0x40);
+	uuid[8] = (uint8_t)((uuid[8] & 0x3f) | 0x80);
+}
+
 static int64_t now_ms(void)
 {
 	struct timespec ts;
@@ -617,6 +627,7 @@ int cmd_run(int argc, char **argv)
 		return rc < 0 ? 0 : rc;
 	o.mc.console_out = run_console_out;
 	o.mc.console_opaque = &l.m;
+	run_random_uuid(o.mc.uuid);
 
 	if (kvm_open(&kvm, o.kvm_path, err, sizeof(err))) {
 		fprintf(stderr, "kvmm: %s\n", err);

@@ -16,7 +16,9 @@
  * (the firmware reserves its own areas), "etc/sercon-port" so that SeaBIOS
  * mirrors its screen output (int 10h) to COM1 and reads the keyboard from it
  * (there is no VGA), and "etc/boot-fail-wait" so that a VM without a bootable
- * disk retries (reboots) after 5 seconds instead of one minute.
+ * disk retries (reboots) after 5 seconds instead of one minute. The ACPI
+ * tables go through QEMU's linker/loader ("etc/table-loader", acpi_loader.h)
+ * and SMBIOS through "etc/smbios/smbios-tables" (smbios.h); SeaBIOS adds its own type 0.
  */
 #include "machine/firmware.h"
 
@@ -30,8 +32,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "arch/x86/acpi.h"
+#include "arch/x86/acpi_loader.h"
 #include "arch/x86/e820.h"
 #include "arch/x86/layout.h"
+#include "arch/x86/smbios.h"
 #include "hw/fw_cfg.h"
 #include "machine/machine.h"
 #include "util/log.h"
@@ -126,7 +131,43 @@ int firmware_load(struct machine *m, char *err, size_t errlen)
 	return 0;
 }
 
-int firmware_setup_fw_cfg(struct machine *m)
+static int firmware_add_tables(struct machine *m, const struct acpi_config *ac)
+{
+	uint64_t low = e820_lowmem(m->cfg->ram_size), high = e820_highmem(m->cfg->ram_size);
+	struct acpi_loader_blobs acpi;
+	struct smbios_blobs smb;
+	struct smbios_config sc = {
+		.ncpus = m->ncpus,
+		.low_ram = low,
+		.high_ram = high,
+		.uuid = m->cfg->uuid,
+		.version = KVMM_VERSION,
+	};
+	int rc;
+
+	rc = acpi_loader_build(ac, &acpi);
+	if (rc)
+		return rc;
+	rc = fw_cfg_add_file(m->fw_cfg, ACPI_LOADER_FILE_TABLES, acpi.tables, acpi.tables_len);
+	if (!rc)
+		rc = fw_cfg_add_file(m->fw_cfg, ACPI_LOADER_FILE_RSDP, acpi.rsdp, acpi.rsdp_len);
+	if (!rc)
+		rc = fw_cfg_add_file(m->fw_cfg, ACPI_LOADER_FILE_COMMANDS, acpi.commands,
+				     acpi.commands_len);
+	acpi_loader_blobs_free(&acpi);
+	if (rc)
+		return rc;
+	rc = smbios_build(&sc, &smb);
+	if (rc)
+		return rc;
+	rc = fw_cfg_add_file(m->fw_cfg, SMBIOS_FILE_TABLES, smb.tables, smb.tables_len);
+	if (!rc)
+		rc = fw_cfg_add_file(m->fw_cfg, SMBIOS_FILE_ANCHOR, smb.anchor, smb.anchor_len);
+	smbios_blobs_free(&smb);
+	return rc;
+}
+
+int firmware_setup_fw_cfg(struct machine *m, const struct acpi_config *ac)
 {
 	uint64_t low = e820_lowmem(m->cfg->ram_size), high = e820_highmem(m->cfg->ram_size);
 	struct e820_entry map[2] = {{0, low, E820_RAM}, {LAYOUT_4G, high, E820_RAM}};
@@ -137,7 +178,10 @@ int firmware_setup_fw_cfg(struct machine *m)
 	rc |= fw_cfg_add_file(m->fw_cfg, "etc/e820", map, (high ? 2 : 1) * sizeof(map[0]));
 	rc |= fw_cfg_add_file(m->fw_cfg, "etc/sercon-port", &sercon, sizeof(sercon));
 	rc |= fw_cfg_add_file(m->fw_cfg, "etc/boot-fail-wait", &fail_wait, sizeof(fail_wait));
-	return rc ? -ENOMEM : 0;
+	rc |= fw_cfg_add_bytes(m->fw_cfg, FW_CFG_UUID, m->cfg->uuid, sizeof(m->cfg->uuid));
+	if (rc)
+		return -ENOMEM;
+	return firmware_add_tables(m, ac);
 }
 
 void firmware_unload(struct machine *m)

@@ -10,6 +10,7 @@
 #include <stddef.h>
 
 struct machine;
+struct acpi_config;
 
 /* Debian's seabios package, the default for --firmware bios. */
 #define FIRMWARE_SEABIOS_PATH "/usr/share/seabios/bios-256k.bin"
@@ -22,8 +23,12 @@ struct machine;
  */
 int firmware_load(struct machine *m, char *err, size_t errlen);
 
-/* The fw_cfg items firmware wants beyond the common ones (e820, serial console, boot). */
-int firmware_setup_fw_cfg(struct machine *m);
+/*
+ * The fw_cfg items firmware wants beyond the common ones: e820, serial
+ * console, boot-fail wait, the UUID, and the ACPI tables ac describes (through
+ * the table loader) and SMBIOS. Returns 0 or -errno.
+ */
+int firmware_setup_fw_cfg(struct machine *m, const struct acpi_config *ac);
 
 /* Frees what firmware_load mapped (after the VM is gone). */
 void firmware_unload(struct machine *m);

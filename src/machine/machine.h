@@ -24,6 +24,7 @@ struct i8042;
 struct rtc;
 struct acpi_pm;
 struct debug_exit;
+struct debugcon;
 struct fw_cfg;
 struct pci_host;
 struct iothread;
@@ -62,6 +63,7 @@ struct machine_config {
 	const struct snap_reader *restore;
 	uint64_t restore_kernel_size, restore_initrd_size; /* for fw_cfg */
 	bool virtio_rng; /* --device virtio-rng: a virtio-rng-pci device */
+	uint8_t uuid[16]; /* the VM's UUID (SMBIOS, fw_cfg), RFC 4122 byte order */
 	struct machine_disk disks[MACHINE_MAX_DISKS]; /* virtio-blk-pci, in PCI order */
 	int ndisks;
 };
@@ -98,6 +100,7 @@ struct machine {
 	struct rtc *rtc;
 	struct acpi_pm *pm;
 	struct debug_exit *debug_exit;
+	struct debugcon *debugcon; /* with firmware only */
 	struct fw_cfg *fw_cfg;
 	struct pci_host *pci;
 

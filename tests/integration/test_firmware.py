@@ -4,8 +4,8 @@ SeaBIOS runs from the flash at the top of 4 GiB, enumerates PCI itself, finds th
 disk with its own driver, and boots its master boot record. Two clients of that path:
 
 - guest/boot/bootsector.S, a 512-byte MBR that prints through int 10h (which SeaBIOS's serial
-  console copies to COM1) and reads LBA 1 through int 13h extensions, then exits through the
-  debug-exit port. LBA 1 holds a random line the test wrote. Fast (about a second here).
+  console copies to COM1), finds the ACPI RSDP SeaBIOS installed from kvmm's table loader and
+  reads LBA 1 through int 13h extensions, then exits through the debug-exit port. LBA 1 holds a random line the test wrote. Fast (about a second here).
 - GRUB (Debian's grub-pc-bin): a disk the test builds with GRUB's boot.img in the MBR, its
   core.img after it and a FAT partition holding our multiboot hello guest, which GRUB loads
   and starts. Slow under PVM's emulated real mode: the 'firmware' tier, which CI runs.
@@ -51,6 +51,8 @@ def expect_bootsector(r, line):
     expect("bootsector: hello through int 10h" in r.out, "no int 10h output on the console", r)
     expect("bootsector: hello on COM1" in r.out, "no direct COM1 output", r)
     expect("bootsector: drive 80" in r.out, "the boot drive is not 0x80", r)
+    expect("bootsector: ACPI RSDP OEM KVMM" in r.out,
+           "SeaBIOS did not install kvmm's ACPI tables from the table loader", r)
     expect(f"bootsector: com1: LBA 1: {line}" in r.out,
            "the boot sector did not read LBA 1 through the BIOS", r)
     expect(r.rc == EXIT_BOOTSECTOR_OK, "wrong exit status", r)

@@ -62,6 +62,8 @@
 #define LAYOUT_PCI_MMIO32_SIZE 0x20000000ULL
 #define LAYOUT_PCI_ECAM        0xe0000000ULL
 #define LAYOUT_PCI_ECAM_SIZE   0x10000000ULL
+/* Where SeaBIOS puts ECAM on q35 (PCIEXBAR); kvmm starts firmware boots with it there. */
+#define LAYOUT_PCI_ECAM_FIRMWARE 0xb0000000ULL
 #define LAYOUT_BIOS_SHADOW      0xe0000ULL  /* the BIOS's last 128 KiB below 1 MiB */
 #define LAYOUT_BIOS_SHADOW_SIZE 0x20000ULL
 #define LAYOUT_FIRMWARE_MAX     0x40000ULL  /* ROM at 4 GiB - size, up to 256 KiB */
