@@ -28,10 +28,17 @@ struct fw_cfg;
 struct pci_host;
 struct iothread;
 struct virtio_rng;
+struct virtio_console;
 struct virtio_pci;
 struct ioevent_ops;
 struct pci_msi_ops;
 struct snap_reader;
+
+/* Where the host terminal's input goes (--console). */
+enum machine_console {
+	MACHINE_CONSOLE_SERIAL = 0, /* ttyS0, the UART */
+	MACHINE_CONSOLE_VIRTIO,	    /* hvc0, a virtio-console-pci; ttyS0 output still shows */
+};
 
 struct machine_config {
 	const char *kernel_path;
@@ -46,6 +53,8 @@ struct machine_config {
 	const struct snap_reader *restore;
 	uint64_t restore_kernel_size, restore_initrd_size; /* for fw_cfg */
 	bool virtio_rng; /* --device virtio-rng: a virtio-rng-pci device */
+	enum machine_console console;
+	uint16_t console_cols, console_rows; /* hvc0's size (0 x 0: unknown) */
 };
 
 /* Why the VM stopped running; the first reason reported wins. */
@@ -87,6 +96,8 @@ struct machine {
 	atomic_bool msi_warned;	   /* a KVM_SIGNAL_MSI failure was logged */
 	struct virtio_rng *rng;
 	struct virtio_pci *rng_pci;
+	struct virtio_console *vcons; /* --console virtio */
+	struct virtio_pci *vcons_pci;
 
 	/* Stop protocol: vCPUs and devices call machine_request_stop(). */
 	pthread_mutex_t stop_lock;
@@ -127,10 +138,21 @@ int machine_resume(struct machine *m);
 bool machine_is_paused(struct machine *m);
 /* Presses the ACPI power button (SIGTERM, system_powerdown). */
 void machine_power_button(struct machine *m);
-/* Hands console input to the guest's UART; returns bytes accepted. */
+/* Hands console input to the guest (UART, or hvc0 with --console virtio); returns bytes taken. */
 size_t machine_console_input(struct machine *m, const uint8_t *buf, size_t len);
-/* How many input bytes the UART can take now. */
+/* How many input bytes the console can take now. */
 size_t machine_console_space(struct machine *m);
+/*
+ * hvc0 (virtio/console.h), whose output the host pulls: an eventfd that is
+ * readable when output or input space may have appeared (read it to clear it
+ * before looking; -1 without hvc0), the pending output in one piece (0:
+ * none), and how much of it the host has written.
+ */
+int machine_console_fd(struct machine *m);
+size_t machine_console_output(struct machine *m, const uint8_t **p);
+void machine_console_output_done(struct machine *m, size_t n);
+/* The host terminal was resized (hvc0 only). */
+void machine_console_resize(struct machine *m, uint16_t cols, uint16_t rows);
 
 /*
  * The machine's fast paths for devices (machine/ioevent.c), opaque = the
