@@ -329,7 +329,11 @@ struct run_loop {
 	int sig_fd;
 	bool stdin_open;
 	struct console_esc esc;
-	/* Input for the guest that its console did not take yet: offered again first. */
+	/*
+	 * Input for the guest that its console did not take yet, offered again
+	 * first. stdin is read while there is room here, so that Ctrl-A x works
+	 * also while the guest reads nothing.
+	 */
 	uint8_t pend[256];
 	size_t pend_len;
 	/* hvc0 output (--console virtio): where to, how much per write, and whether it is gone. */
@@ -340,41 +344,26 @@ struct run_loop {
 	int signal_status;    /* 128+signal when a signal stopped the VM */
 };
 
-/* Offers the held-back input again; returns whether all of it went. */
-static bool run_flush_input(struct run_loop *l)
+/* Offers the held-back input to the guest's console; what it does not take stays. */
+static void run_flush_input(struct run_loop *l)
 {
 	size_t n;
 
 	if (!l->pend_len)
-		return true;
+		return;
 	n = machine_console_input(l->m, l->pend, l->pend_len);
 	memmove(l->pend, l->pend + n, l->pend_len - n);
 	l->pend_len -= n;
-	return !l->pend_len;
-}
-
-/* Guest input, in order: what the console does not take now waits in l->pend. */
-static void run_console_input(struct run_loop *l, const uint8_t *buf, size_t len)
-{
-	size_t n = l->pend_len ? 0 : machine_console_input(l->m, buf, len);
-
-	/*
-	 * It fits: stdin is read only while pend is empty, at most sizeof(pend)
-	 * bytes, and the escape parser never makes more bytes than it was fed.
-	 */
-	memcpy(l->pend + l->pend_len, buf + n, len - n);
-	l->pend_len += len - n;
 }
 
 static void run_handle_stdin(struct run_loop *l)
 {
-	uint8_t in[sizeof(l->pend)], out[sizeof(l->pend)];
-	size_t space = machine_console_space(l->m), off = 0;
+	uint8_t in[sizeof(l->pend)];
+	size_t off = 0;
 	ssize_t n;
 
-	if (space > sizeof(in))
-		space = sizeof(in);
-	n = read(STDIN_FILENO, in, space ? space : 1);
+	/* The escape parser never makes more bytes than it is fed: they fit in pend. */
+	n = read(STDIN_FILENO, in, sizeof(l->pend) - l->pend_len);
 	if (n <= 0) {
 		if (n == 0 || (errno != EINTR && errno != EAGAIN))
 			l->stdin_open = false; /* EOF: the guest just gets no more input */
@@ -382,10 +371,9 @@ static void run_handle_stdin(struct run_loop *l)
 	}
 	while (off < (size_t)n) {
 		size_t out_len = 0, used = 0;
-		enum console_action a =
-			console_esc_feed(&l->esc, in + off, (size_t)n - off, out, &out_len, &used);
-		if (out_len)
-			run_console_input(l, out, out_len);
+		enum console_action a = console_esc_feed(&l->esc, in + off, (size_t)n - off,
+							 l->pend + l->pend_len, &out_len, &used);
+		l->pend_len += out_len;
 		off += used;
 		if (a == CONSOLE_QUIT) {
 			machine_request_stop(l->m, MACHINE_QUIT, 0);
@@ -395,6 +383,7 @@ static void run_handle_stdin(struct run_loop *l)
 			run_console_out(NULL, (const uint8_t *)console_help_text,
 					strlen(console_help_text));
 	}
+	run_flush_input(l);
 }
 
 /*
@@ -554,13 +543,15 @@ static enum machine_stop run_machine(struct run_loop *l, struct run_options *o)
 			out = nfds;
 			p[nfds++] = (struct pollfd){.fd = l->out_fd, .events = POLLOUT};
 		}
-		if (l->stdin_open && !machine_is_paused(l->m)) {
-			if (run_flush_input(l) && machine_console_space(l->m)) {
+		if (!machine_is_paused(l->m)) {
+			run_flush_input(l); /* also after stdin's end: input read is delivered */
+			if (l->stdin_open && l->pend_len < sizeof(l->pend)) {
 				in = nfds;
 				p[nfds++] = (struct pollfd){.fd = STDIN_FILENO, .events = POLLIN};
-			} else if (cfd < 0 && timeout < 0) {
-				timeout = 10; /* guest is not reading: look again shortly */
 			}
+			/* The UART has no event for room: look again shortly. */
+			if (l->pend_len && cfd < 0 && timeout < 0)
+				timeout = 10;
 		}
 		if (l->hard_stop_at) {
 			int64_t left = l->hard_stop_at - now_ms();
