@@ -47,7 +47,7 @@
 #define TIMEOUT_US	  5000000
 #define ECHO_TIMEOUT_US	  30000000
 #define RESIZE_TIMEOUT_US 20000000
-#define SETTLE_US	  200000 /* hvc0 output reaches stdout before the next UART line */
+#define SETTLE_US	  300000 /* hvc0 output reaches stdout before the next UART line */
 #define BIG_PIECE	  (256u * 1024)
 #define BIG_DESCS	  16u
 
