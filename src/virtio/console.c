@@ -124,6 +124,11 @@ static void virtio_console_tx(struct virtio_console *c)
 		c->tx_stalled = true;
 		return;
 	}
+	/* NEEDS_RESET since a chain was held: not another byte of it (2.1.2). */
+	if (!virtio_dev_is_live(d)) {
+		c->tx_held = false;
+		return;
+	}
 	for (;;) {
 		uint32_t room = VIRTIO_CONSOLE_OUT_SIZE - c->out_len, want;
 

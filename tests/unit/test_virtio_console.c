@@ -604,6 +604,27 @@ static void test_reset_drops_held_chains(void **state)
 	assert_int_equal(len, 2);
 }
 
+static void test_needs_reset_stops_held_chain(void **state)
+{
+	struct fixture *f = *state;
+	const uint8_t *p;
+
+	/* A transmit chain larger than the buffer is held when a bad receive chain breaks the
+	 * device: what was buffered still goes out, but nothing more of the chain. */
+	memset(f->vm.ram + 0x20000, 'h', 0x20000);
+	desc(f, 1, 0, 0x20000, 0x20000, 0, 0);
+	avail(f, 1, 0);
+	virtio_dev_notify(f->d, 1);
+	desc(f, 0, 0, 0x40000, 4, 0, 0);
+	avail(f, 0, 0);
+	assert_int_equal(virtio_console_rx_space(f->c), 0);
+	assert_true(virtio_dev_read_status(f->d) & VIRTIO_STATUS_NEEDS_RESET);
+	assert_int_equal(virtio_console_output_peek(f->c, &p), VIRTIO_CONSOLE_OUT_SIZE);
+	virtio_console_output_done(f->c, VIRTIO_CONSOLE_OUT_SIZE);
+	assert_int_equal(virtio_console_output_peek(f->c, &p), 0);
+	assert_int_equal(used_idx(f, 1), 0);
+}
+
 static void test_save_load(void **state)
 {
 	struct fixture *f = *state;
@@ -713,6 +734,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_rx_before_driver_ok, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_needs_reset_cases, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_reset_drops_held_chains, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_needs_reset_stops_held_chain, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_save_load, setup, teardown),
 	};
 
