@@ -6,6 +6,7 @@
  * Exit statuses are documented in run_usage() and docs/run.md.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <poll.h>
@@ -13,8 +14,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/random.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -62,8 +65,8 @@ static void run_usage(FILE *f)
 		"\n"
 		"Boot one virtual machine in the foreground: a kernel directly, or, without\n"
 		"--kernel, a disk image through BIOS firmware. The guest's serial port (COM1,\n"
-		"ttyS0) is connected to this terminal; when stdin is a terminal it is put in\n"
-		"raw mode and restored on exit.\n"
+		"ttyS0) is connected to this terminal (or hvc0, see --console); when stdin is\n"
+		"a terminal it is put in raw mode and restored on exit.\n"
 		"\n"
 		"Options:\n"
 		"  -k, --kernel FILE     kernel to boot; the format is detected from its contents:\n"
@@ -101,6 +104,11 @@ static void run_usage(FILE *f)
 		"                        write ,, for a comma in FILE (docs/disks.md)\n"
 		"      --device TYPE     add a device; TYPE is virtio-rng (entropy from the host's\n"
 		"                        getrandom, on PCI; docs/devices.md)\n"
+		"      --console serial|virtio\n"
+		"                        where this terminal's input goes: serial (default) is\n"
+		"                        ttyS0; virtio adds a virtio console on PCI (hvc0, Linux:\n"
+		"                        console=hvc0) and sends input there. The output of both\n"
+		"                        ttyS0 and hvc0 is shown\n"
 		"      --no-reboot       exit (status 0) when the guest resets, instead of\n"
 		"                        rebooting it\n"
 		"      --shutdown-timeout SECONDS\n"
@@ -114,7 +122,8 @@ static void run_usage(FILE *f)
 		"      --restore FILE    start from a snapshot written by snapshot-save instead of\n"
 		"                        booting a kernel; the snapshot supplies the CPUs, memory\n"
 		"                        and kernel (for later reboots), so --kernel, --initrd,\n"
-		"                        --cmdline, --cpus and --memory are not allowed with it\n"
+		"                        --cmdline, --cpus, --memory, --device and --console\n"
+		"                        virtio are not allowed with it\n"
 		"      --sandbox on|off  system call filters (seccomp) per thread, on by default: a\n"
 		"                        thread that makes a call its role does not need kills\n"
 		"                        kvmm (SIGSYS) with a log line naming it. off is for\n"
@@ -140,7 +149,8 @@ static void run_usage(FILE *f)
 		"\n"
 		"Example:\n"
 		"  kvmm run --kernel bzImage --initrd initrd.img --cmdline \"console=ttyS0\" \\\n"
-		"           --cpus 2 --memory 1G\n",
+		"           --cpus 2 --memory 1G\n"
+		"  kvmm run --kernel bzImage --console virtio --cmdline \"console=hvc0\"\n",
 		RUN_MAX_CPUS);
 }
 
@@ -162,7 +172,8 @@ enum {
 	OPT_SANDBOX,
 	OPT_DEVICE,
 	OPT_DISK,
-	OPT_FIRMWARE
+	OPT_FIRMWARE,
+	OPT_CONSOLE
 };
 
 /* --disk path=FILE[,readonly=on][,serial=S][,queues=N]: one more disk in o. */
@@ -241,6 +252,7 @@ static int run_parse(int argc, char **argv, struct run_options *o)
 		{"disk", required_argument, NULL, OPT_DISK},
 		{"firmware", required_argument, NULL, OPT_FIRMWARE},
 		{"bios", required_argument, NULL, OPT_FIRMWARE},
+		{"console", required_argument, NULL, OPT_CONSOLE},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -305,6 +317,15 @@ static int run_parse(int argc, char **argv, struct run_options *o)
 			if (rc)
 				return rc;
 			break;
+		case OPT_CONSOLE:
+			if (strcmp(optarg, "serial") && strcmp(optarg, "virtio"))
+				return run_usage_error("--console '%s': expected serial or virtio",
+						       optarg);
+			o->mc.console = strcmp(optarg, "virtio") ? MACHINE_CONSOLE_SERIAL
+								 : MACHINE_CONSOLE_VIRTIO;
+			/* hvc0 is a device that the snapshot's machine does not have. */
+			machine_opts |= o->mc.console == MACHINE_CONSOLE_VIRTIO;
+			break;
 		case 'p':
 			machine_opts = true;
 			if (size_parse_uint(optarg, 1, RUN_MAX_CPUS, &v))
@@ -357,7 +378,7 @@ static int run_parse(int argc, char **argv, struct run_options *o)
 	if (o->restore_path && machine_opts)
 		return run_usage_error("%s", "--restore takes the machine from the snapshot; do not "
 					     "combine it with --kernel, --initrd, --cmdline, --cpus, "
-					     "--memory, --device, --disk or --firmware");
+					     "--memory, --device, --disk, --firmware or --console virtio");
 	if (o->restore_path)
 		return 0;
 	if (o->mc.kernel_path && o->mc.firmware_path)
@@ -441,19 +462,41 @@ struct run_loop {
 	int sig_fd;
 	bool stdin_open;
 	struct console_esc esc;
+	/*
+	 * Input for the guest that its console did not take yet, offered again
+	 * first. stdin is read while there is room here, so that Ctrl-A x works
+	 * also while the guest reads nothing.
+	 */
+	uint8_t pend[256];
+	size_t pend_len;
+	/* hvc0 output (--console virtio): where to, how much per write, and whether it is gone. */
+	int out_fd;
+	size_t out_chunk;
+	bool out_dead;
 	int64_t hard_stop_at; /* ms on the monotonic clock; 0 = none */
 	int signal_status;    /* 128+signal when a signal stopped the VM */
 };
 
+/* Offers the held-back input to the guest's console; what it does not take stays. */
+static void run_flush_input(struct run_loop *l)
+{
+	size_t n;
+
+	if (!l->pend_len)
+		return;
+	n = machine_console_input(l->m, l->pend, l->pend_len);
+	memmove(l->pend, l->pend + n, l->pend_len - n);
+	l->pend_len -= n;
+}
+
 static void run_handle_stdin(struct run_loop *l)
 {
-	uint8_t in[256], out[256];
-	size_t space = machine_console_space(l->m), off = 0;
+	uint8_t in[sizeof(l->pend)];
+	size_t off = 0;
 	ssize_t n;
 
-	if (space > sizeof(in))
-		space = sizeof(in);
-	n = read(STDIN_FILENO, in, space ? space : 1);
+	/* The escape parser never makes more bytes than it is fed: they fit in pend. */
+	n = read(STDIN_FILENO, in, sizeof(l->pend) - l->pend_len);
 	if (n <= 0) {
 		if (n == 0 || (errno != EINTR && errno != EAGAIN))
 			l->stdin_open = false; /* EOF: the guest just gets no more input */
@@ -461,10 +504,9 @@ static void run_handle_stdin(struct run_loop *l)
 	}
 	while (off < (size_t)n) {
 		size_t out_len = 0, used = 0;
-		enum console_action a =
-			console_esc_feed(&l->esc, in + off, (size_t)n - off, out, &out_len, &used);
-		if (out_len)
-			machine_console_input(l->m, out, out_len);
+		enum console_action a = console_esc_feed(&l->esc, in + off, (size_t)n - off,
+							 l->pend + l->pend_len, &out_len, &used);
+		l->pend_len += out_len;
 		off += used;
 		if (a == CONSOLE_QUIT) {
 			machine_request_stop(l->m, MACHINE_QUIT, 0);
@@ -474,14 +516,92 @@ static void run_handle_stdin(struct run_loop *l)
 			run_console_out(NULL, (const uint8_t *)console_help_text,
 					strlen(console_help_text));
 	}
+	run_flush_input(l);
 }
 
-static void run_handle_signal(struct run_loop *l, const struct run_options *o)
+/*
+ * hvc0's output is written by the main loop, which must never block on it (it
+ * also serves signals, stdin and Ctrl-A x). A pipe or terminal on stdout is
+ * opened again as a file description of our own with O_NONBLOCK (setting the
+ * flag on fd 1 would change it for everyone who shares that description); a
+ * regular file does not block for long; anything else (a socket) gets one byte
+ * per POLLOUT, which is all that poll promises. Called before the sandbox.
+ */
+static void run_console_open_output(struct run_loop *l)
+{
+	struct stat st;
+	int fd;
+
+	l->out_fd = STDOUT_FILENO;
+	l->out_chunk = 1;
+	if (fstat(STDOUT_FILENO, &st) < 0)
+		return;
+	if (S_ISREG(st.st_mode)) {
+		l->out_chunk = SIZE_MAX;
+	} else if (S_ISFIFO(st.st_mode) || S_ISCHR(st.st_mode)) {
+		fd = open("/proc/self/fd/1", O_WRONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+		if (fd >= 0) {
+			l->out_fd = fd;
+			l->out_chunk = SIZE_MAX;
+		}
+	}
+}
+
+/* Writes what hvc0 has pending, as much as stdout takes without blocking. */
+static void run_console_write(struct run_loop *l, const uint8_t *p, size_t n)
+{
+	ssize_t w = write(l->out_fd, p, n < l->out_chunk ? n : l->out_chunk);
+
+	if (w > 0)
+		machine_console_output_done(l->m, (size_t)w);
+	else if (w < 0 && errno != EAGAIN && errno != EINTR)
+		l->out_dead = true; /* stdout gone: as with the UART, output is dropped */
+}
+
+/*
+ * After the machine stopped: hvc0's last output (a guest's goodbye right
+ * before it powers off) still goes out, as far as stdout takes it within a
+ * second.
+ */
+static void run_console_flush(struct run_loop *l)
+{
+	int64_t end = now_ms() + 1000;
+	const uint8_t *p;
+	size_t n;
+
+	while (!l->out_dead && (n = machine_console_output(l->m, &p)) > 0) {
+		struct pollfd pfd = {.fd = l->out_fd, .events = POLLOUT};
+		int64_t left = end - now_ms();
+
+		if (left <= 0 || poll(&pfd, 1, (int)left) <= 0)
+			break;
+		run_console_write(l, p, n);
+	}
+}
+
+/* The terminal's size for hvc0, if stdout is one (TIOCGWINSZ); unchanged if not. */
+static void run_console_size(struct machine_config *mc)
+{
+	struct winsize ws;
+
+	if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0) {
+		mc->console_cols = ws.ws_col;
+		mc->console_rows = ws.ws_row;
+	}
+}
+
+static void run_handle_signal(struct run_loop *l, struct run_options *o)
 {
 	struct signalfd_siginfo si;
 
 	if (read(l->sig_fd, &si, sizeof(si)) != sizeof(si))
 		return;
+	if (si.ssi_signo == SIGWINCH) {
+		/* Kept in the config: a reboot starts with the new size too. */
+		run_console_size(&o->mc);
+		machine_console_resize(l->m, o->mc.console_cols, o->mc.console_rows);
+		return;
+	}
 	if (si.ssi_signo == SIGTERM && !l->hard_stop_at) {
 		log_info("run", "SIGTERM: pressing the ACPI power button");
 		machine_power_button(l->m);
@@ -565,21 +685,39 @@ static void run_close_disks(struct run_options *o)
 }
 
 /* Runs the machine until it stops; returns why. */
-static enum machine_stop run_machine(struct run_loop *l, const struct run_options *o)
+static enum machine_stop run_machine(struct run_loop *l, struct run_options *o)
 {
 	while (atomic_load(&l->m->stop) == MACHINE_RUNNING) {
-		struct pollfd p[3] = {
+		struct pollfd p[5] = {
 			{.fd = l->m->stop_fd, .events = POLLIN},
 			{.fd = l->sig_fd, .events = POLLIN},
-			{.fd = STDIN_FILENO, .events = POLLIN},
 		};
-		int nfds = 2, timeout = -1;
+		int nfds = 2, timeout = -1, in = -1, ev = -1, out = -1;
+		int cfd = machine_console_fd(l->m);
+		const uint8_t *data = NULL;
+		size_t pending = machine_console_output(l->m, &data);
 
-		if (l->stdin_open && !machine_is_paused(l->m)) {
-			if (machine_console_space(l->m))
-				nfds = 3;
-			else
-				timeout = 10; /* guest is not reading: look again shortly */
+		if (cfd >= 0) {
+			ev = nfds;
+			p[nfds++] = (struct pollfd){.fd = cfd, .events = POLLIN};
+		}
+		if (pending && l->out_dead) {
+			/* Nobody reads stdout any more: drop a buffer's worth, look again. */
+			machine_console_output_done(l->m, pending);
+			timeout = 0;
+		} else if (pending) {
+			out = nfds;
+			p[nfds++] = (struct pollfd){.fd = l->out_fd, .events = POLLOUT};
+		}
+		if (!machine_is_paused(l->m)) {
+			run_flush_input(l); /* also after stdin's end: input read is delivered */
+			if (l->stdin_open && l->pend_len < sizeof(l->pend)) {
+				in = nfds;
+				p[nfds++] = (struct pollfd){.fd = STDIN_FILENO, .events = POLLIN};
+			}
+			/* The UART has no event for room: look again shortly. */
+			if (l->pend_len && cfd < 0 && timeout < 0)
+				timeout = 10;
 		}
 		if (l->hard_stop_at) {
 			int64_t left = l->hard_stop_at - now_ms();
@@ -602,9 +740,19 @@ static enum machine_stop run_machine(struct run_loop *l, const struct run_option
 		}
 		if (p[1].revents & POLLIN)
 			run_handle_signal(l, o);
-		if (nfds == 3 && (p[2].revents & (POLLIN | POLLHUP | POLLERR)))
+		if (ev >= 0 && (p[ev].revents & POLLIN)) {
+			uint64_t v;
+
+			/* Cleared before the next look at output and input: no event lost. */
+			if (read(cfd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+				log_warn("run", "hvc0 event: %s", strerror(errno));
+		}
+		if (out >= 0 && (p[out].revents & (POLLOUT | POLLERR | POLLHUP)))
+			run_console_write(l, data, pending);
+		if (in >= 0 && (p[in].revents & (POLLIN | POLLHUP | POLLERR)))
 			run_handle_stdin(l);
 	}
+	run_console_flush(l);
 	return (enum machine_stop)atomic_load(&l->m->stop);
 }
 
@@ -648,6 +796,8 @@ int cmd_run(int argc, char **argv)
 	sigaddset(&sigs, SIGTERM);
 	sigaddset(&sigs, SIGINT);
 	sigaddset(&sigs, SIGHUP);
+	if (o.mc.console == MACHINE_CONSOLE_VIRTIO)
+		sigaddset(&sigs, SIGWINCH); /* hvc0 follows the terminal's size */
 	sigprocmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	/* Before any thread exists: they each install their filter at start. */
@@ -691,6 +841,11 @@ int cmd_run(int argc, char **argv)
 	l.sig_fd = signalfd(-1, &sigs, SFD_CLOEXEC);
 	l.stdin_open = true;
 	console_raw_enter(STDIN_FILENO);
+	l.out_fd = STDOUT_FILENO;
+	if (o.mc.console == MACHINE_CONSOLE_VIRTIO) {
+		run_console_open_output(&l);
+		run_console_size(&o.mc);
+	}
 
 	for (;;) {
 		enum machine_stop why;
@@ -758,6 +913,8 @@ int cmd_run(int argc, char **argv)
 	console_raw_leave();
 	if (l.sig_fd >= 0)
 		close(l.sig_fd);
+	if (l.out_fd != STDOUT_FILENO)
+		close(l.out_fd);
 out:
 	vmctl_close(&l.ctl);
 	qmp_server_destroy(qmp);

@@ -42,6 +42,7 @@
 #include "state/vmsnap.h"
 #include "util/log.h"
 #include "virtio/blk.h"
+#include "virtio/console.h"
 #include "virtio/pci.h"
 #include "virtio/rng.h"
 
@@ -270,8 +271,9 @@ static int machine_ioeventfd_len(int vm_fd)
 static int machine_setup_virtio(struct machine *m)
 {
 	const struct machine_config *c = m->cfg;
+	bool vcons = c->console == MACHINE_CONSOLE_VIRTIO;
 
-	if (!c->virtio_rng && !c->ndisks)
+	if (!c->virtio_rng && !c->ndisks && !vcons)
 		return 0;
 	m->ioeventfd_len = machine_ioeventfd_len(m->vm_fd);
 	m->io = iothread_create();
@@ -297,6 +299,16 @@ static int machine_setup_virtio(struct machine *m)
 		m->blk_pci[i] = virtio_pci_create(m->pci, -1, virtio_blk_dev(m->blk[i]), 0x010000,
 						  &machine_ioevent_ops, m);
 		if (!m->blk_pci[i])
+			return -errno;
+	}
+	if (vcons) {
+		m->vcons = virtio_console_create(&m->mem, c->console_cols, c->console_rows);
+		if (!m->vcons)
+			return -errno;
+		/* Class 0780h: "communication controller, other", as QEMU's virtio-serial-pci. */
+		m->vcons_pci = virtio_pci_create(m->pci, -1, virtio_console_dev(m->vcons), 0x078000,
+						 &machine_ioevent_ops, m);
+		if (!m->vcons_pci)
 			return -errno;
 	}
 	return 0;
@@ -688,6 +700,8 @@ void machine_destroy(struct machine *m)
 		virtio_pci_destroy(m->blk_pci[i]);
 		virtio_blk_destroy(m->blk[i]);
 	}
+	virtio_pci_destroy(m->vcons_pci);
+	virtio_console_destroy(m->vcons);
 	uart_destroy(m->uart);
 	i8042_destroy(m->i8042);
 	rtc_destroy(m->rtc);
@@ -717,10 +731,36 @@ void machine_power_button(struct machine *m)
 
 size_t machine_console_input(struct machine *m, const uint8_t *buf, size_t len)
 {
+	if (m->vcons)
+		return virtio_console_input(m->vcons, buf, len);
 	return uart_receive(m->uart, buf, len);
 }
 
 size_t machine_console_space(struct machine *m)
 {
+	if (m->vcons)
+		return virtio_console_rx_space(m->vcons);
 	return uart_rx_space(m->uart);
+}
+
+int machine_console_fd(struct machine *m)
+{
+	return m->vcons ? virtio_console_event_fd(m->vcons) : -1;
+}
+
+size_t machine_console_output(struct machine *m, const uint8_t **p)
+{
+	return m->vcons ? virtio_console_output_peek(m->vcons, p) : 0;
+}
+
+void machine_console_output_done(struct machine *m, size_t n)
+{
+	if (m->vcons)
+		virtio_console_output_done(m->vcons, n);
+}
+
+void machine_console_resize(struct machine *m, uint16_t cols, uint16_t rows)
+{
+	if (m->vcons)
+		virtio_console_set_size(m->vcons, cols, rows);
 }

@@ -29,6 +29,7 @@ struct fw_cfg;
 struct pci_host;
 struct iothread;
 struct virtio_rng;
+struct virtio_console;
 struct virtio_pci;
 struct ioevent_ops;
 struct pci_msi_ops;
@@ -48,6 +49,12 @@ struct machine_disk {
 
 #define MACHINE_DISK_MAX_QUEUES 64u
 
+/* Where the host terminal's input goes (--console). */
+enum machine_console {
+	MACHINE_CONSOLE_SERIAL = 0, /* ttyS0, the UART */
+	MACHINE_CONSOLE_VIRTIO,	    /* hvc0, a virtio-console-pci; ttyS0 output still shows */
+};
+
 struct machine_config {
 	const char *kernel_path; /* NULL with firmware_path */
 	const char *initrd_path; /* NULL: none */
@@ -66,6 +73,8 @@ struct machine_config {
 	uint8_t uuid[16]; /* the VM's UUID (SMBIOS, fw_cfg), RFC 4122 byte order */
 	struct machine_disk disks[MACHINE_MAX_DISKS]; /* virtio-blk-pci, in PCI order */
 	int ndisks;
+	enum machine_console console;
+	uint16_t console_cols, console_rows; /* hvc0's size (0 x 0: unknown) */
 };
 
 /* Why the VM stopped running; the first reason reported wins. */
@@ -112,6 +121,8 @@ struct machine {
 	struct virtio_pci *rng_pci;
 	struct virtio_blk *blk[MACHINE_MAX_DISKS];
 	struct virtio_pci *blk_pci[MACHINE_MAX_DISKS];
+	struct virtio_console *vcons; /* --console virtio */
+	struct virtio_pci *vcons_pci;
 
 	/* Stop protocol: vCPUs and devices call machine_request_stop(). */
 	pthread_mutex_t stop_lock;
@@ -152,10 +163,21 @@ int machine_resume(struct machine *m);
 bool machine_is_paused(struct machine *m);
 /* Presses the ACPI power button (SIGTERM, system_powerdown). */
 void machine_power_button(struct machine *m);
-/* Hands console input to the guest's UART; returns bytes accepted. */
+/* Hands console input to the guest (UART, or hvc0 with --console virtio); returns bytes taken. */
 size_t machine_console_input(struct machine *m, const uint8_t *buf, size_t len);
-/* How many input bytes the UART can take now. */
+/* How many input bytes the console can take now. */
 size_t machine_console_space(struct machine *m);
+/*
+ * hvc0 (virtio/console.h), whose output the host pulls: an eventfd that is
+ * readable when output or input space may have appeared (read it to clear it
+ * before looking; -1 without hvc0), the pending output in one piece (0:
+ * none), and how much of it the host has written.
+ */
+int machine_console_fd(struct machine *m);
+size_t machine_console_output(struct machine *m, const uint8_t **p);
+void machine_console_output_done(struct machine *m, size_t n);
+/* The host terminal was resized (hvc0 only). */
+void machine_console_resize(struct machine *m, uint16_t cols, uint16_t rows);
 
 /*
  * The machine's fast paths for devices (machine/ioevent.c), opaque = the

@@ -277,6 +277,8 @@ static const struct sandbox_ioctl sandbox_ioctls[] = {
 	 * (TCSAFLUSH) reads the settings back. Sanitizer reports: isatty. */
 	IOC(TCSETSF, ALL),
 	IOC(TCGETS, ALL),
+	/* --console virtio: hvc0 follows the terminal's size (SIGWINCH, run.c). */
+	IOC(TIOCGWINSZ, M),
 };
 
 #define NRULES	(sizeof(sandbox_rules) / sizeof(sandbox_rules[0]))

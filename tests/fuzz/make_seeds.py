@@ -558,6 +558,77 @@ def virtio_pci_ops():
     }
 
 
+def virtio_console_ops():
+    # Byte 0 (fuzz_virtio_console.c): bit 0 EVENT_IDX, 1 INDIRECT_DESC. Ops: 0 transmit chain,
+    # 1 receive chain (flags: bits 0-1 pieces - 1, 2 indirect, 3 notify, 4-7 piece i the
+    # wrong way; per piece u16 length, seed byte), 2 host input (u8 length, bytes), 3 host
+    # takes output (u16 most, 0 all), 4 notify (queue), 5 raw RAM write (u32 address, u8
+    # length, bytes), 6 reset (configuration byte), 7 other (0 rx_space, 1 save/load, 2 size).
+    def chain(q, pieces, indirect=False, notify=True, wrong=()):
+        fl = (len(pieces) - 1) | (4 if indirect else 0) | (8 if notify else 0)
+        for i in wrong:
+            fl |= 0x10 << i
+        return bytes([q, fl]) + b"".join(struct.pack("<HB", n, seed) for n, seed in pieces)
+
+    def tx(*pieces, **kw):
+        return chain(0, pieces, **kw)
+
+    def rx(*pieces, **kw):
+        return chain(1, pieces, **kw)
+
+    def inp(data):
+        return bytes([2, len(data)]) + data
+
+    def take(most=0):
+        return bytes([3]) + struct.pack("<H", most)
+
+    def notify(q):
+        return bytes([4, q])
+
+    def poke(gpa, b):
+        return bytes([5]) + struct.pack("<IB", gpa, len(b)) + b
+
+    def reset(cfg):
+        return bytes([6, cfg])
+
+    def space():
+        return bytes([7, 0])
+
+    def save_load():
+        return bytes([7, 1])
+
+    def size(cols, rows):
+        return bytes([7, 2]) + struct.pack("<HH", cols, rows)
+
+    basic = (tx((12, 1)) + tx((5, 2), (0, 3), (7, 4), indirect=True) + take()
+             + rx((16, 0)) + rx((8, 0), (8, 0)) + space() + inp(b"hello, hvc0\n") + space()
+             + inp(bytes(range(40))) + tx((100, 9), notify=False) + notify(1) + take(50) + take())
+    stream = (b"".join(tx((2048, i), (2048, i + 1), (2048, i + 2), (2048, i + 3))
+                       for i in range(0, 40, 4)) + take(1000) + take(1) + save_load() + take(30000)
+              + tx((1, 7)) + save_load() + take() + reset(0x03) + tx((3, 3)) + take())
+    wrong = (tx((8, 1), (8, 2), wrong=(1,)) + rx((4, 0), (6, 0), wrong=(0,)) + inp(b"0123456789")
+             + take() + rx((9, 0), wrong=(0,)) + inp(b"x") + space() + reset(0x01)
+             + rx((4, 0)) + inp(b"ok"))
+    malformed = (tx((4, 1)) + tx((4, 2), (4, 3), wrong=(0,)) + tx((4, 4)) + take()
+                 + inp(b"late") + reset(0x00) + tx((4, 5)) + take())
+    backpressure = (inp(b"nobody listens") + space() + rx((4, 0)) + inp(b"abcdefgh")
+                    + rx((3, 0), notify=False) + notify(0) + inp(b"efgh") + space()
+                    + rx((2048, 0), indirect=True) + save_load() + space() + inp(b"after load"))
+    raw = (tx((4, 1)) + poke(0x3000, struct.pack("<QIHH", 0x7fff0000, 4, 0, 0))
+           + poke(0x4002, b"\x05\x00") + notify(1) + take() + reset(0x03)
+           + poke(0x1004, b"\x03\x00") + poke(0x1002, b"\x01\x00") + inp(b"raw") + take())
+    sizes = size(80, 25) + size(80, 25) + size(132, 43) + save_load() + size(0, 0) + tx((6, 1))
+    return {
+        "basic": b"\x03" + basic,
+        "stream": b"\x01" + stream,
+        "wrong-way": b"\x02" + wrong,
+        "malformed": b"\x00" + malformed,
+        "backpressure": b"\x03" + backpressure,
+        "raw": b"\x03" + raw,
+        "size": b"\x00" + sizes,
+    }
+
+
 TARGETS = {
     "boot": boot_seeds,
     "decompress": decompress_seeds,
@@ -570,6 +641,7 @@ TARGETS = {
     "qmp": qmp_seeds,
     "virtq": virtq_ops,
     "virtio_blk": virtio_blk_ops,
+    "virtio_console": virtio_console_ops,
     "virtio_pci": virtio_pci_ops,
 }
 
