@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "util/log.h"
+#include "util/sandbox.h"
 
 #define AIO_POOL_THREADS 4
 /* Submission queue entries, and the completion queue (hence in-kernel operation) limit. */
@@ -47,6 +48,8 @@ struct aio {
 	unsigned inflight;
 	bool stopping;
 	struct aio_op *head, *tail; /* not yet handed over */
+	unsigned started;	    /* engine threads that installed their filter (or failed) */
+	int start_rc;		    /* the first failure among them */
 
 	/* io_uring */
 	struct io_uring ring;
@@ -258,9 +261,50 @@ static void aio_uring_complete(struct aio *a, struct aio_op *op, int res)
 	aio_finish(a, op, result);
 }
 
+/*
+ * An engine thread's first act: the disk role's system call filter (the
+ * thread may have been created before the creating thread had one). The
+ * creator waits for the outcome in aio_wait_started, so a thread that could
+ * not be filtered never runs a request.
+ */
+static int aio_thread_enter(struct aio *a, const char *name)
+{
+	int rc;
+
+	pthread_setname_np(pthread_self(), name);
+	rc = sandbox_apply(SANDBOX_DISK);
+	pthread_mutex_lock(&a->lock);
+	a->started++;
+	if (rc && !a->start_rc)
+		a->start_rc = rc;
+	pthread_cond_broadcast(&a->idle);
+	pthread_mutex_unlock(&a->lock);
+	return rc;
+}
+
+static int aio_wait_started(struct aio *a, unsigned n)
+{
+	int rc;
+
+	pthread_mutex_lock(&a->lock);
+	while (a->started < n)
+		pthread_cond_wait(&a->idle, &a->lock);
+	rc = a->start_rc;
+	a->started = 0;
+	a->start_rc = 0;
+	pthread_mutex_unlock(&a->lock);
+	if (rc)
+		log_err("aio", "cannot install the disk threads' system call filter: %s",
+			strerror(-rc));
+	return rc;
+}
+
 static void *aio_uring_reaper(void *arg)
 {
 	struct aio *a = arg;
+
+	if (aio_thread_enter(a, "disk-uring"))
+		return NULL;
 
 	for (;;) {
 		struct __kernel_timespec ts = {.tv_sec = 0, .tv_nsec = AIO_REAPER_POLL_NS};
@@ -349,6 +393,11 @@ static int aio_uring_start(struct aio *a)
 	rc = aio_uring_check(a, &p);
 	if (!rc)
 		rc = -pthread_create(&a->reaper, NULL, aio_uring_reaper, a);
+	if (!rc) {
+		rc = aio_wait_started(a, 1);
+		if (rc)
+			pthread_join(a->reaper, NULL); /* it returned without running */
+	}
 	if (rc) {
 		io_uring_queue_exit(&a->ring);
 		return rc;
@@ -362,6 +411,9 @@ static int aio_uring_start(struct aio *a)
 static void *aio_pool_worker(void *arg)
 {
 	struct aio *a = arg;
+
+	if (aio_thread_enter(a, "disk-worker"))
+		return NULL;
 
 	for (;;) {
 		struct aio_op *op;
@@ -403,6 +455,12 @@ static int aio_pool_start(struct aio *a)
 			return -rc;
 		}
 		a->nworkers++;
+	}
+	rc = aio_wait_started(a, a->nworkers);
+	if (rc) {
+		aio_pool_stop(a);
+		pthread_cond_destroy(&a->work);
+		return rc;
 	}
 	a->engine = AIO_ENGINE_THREADS;
 	return 0;

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "arch/x86/layout.h"
+#include "block/block.h"
 #include "cli/cli.h"
 #include "control/qmp.h"
 #include "control/vmctl.h"
@@ -25,6 +26,7 @@
 #include "machine/machine.h"
 #include "machine/vcpu.h"
 #include "state/vmsnap.h"
+#include "util/keyval.h"
 #include "util/log.h"
 #include "util/sandbox.h"
 #include "util/size.h"
@@ -42,6 +44,12 @@ struct run_options {
 	const char *control_path; /* QMP socket, NULL for none */
 	const char *restore_path; /* snapshot to start from, NULL for a cold boot */
 	bool no_sandbox;	  /* --sandbox off */
+	struct run_disk {
+		const char *path;
+		bool readonly;
+		char serial[BLOCK_SERIAL_MAX + 1]; /* "" for the image's default */
+	} disks[MACHINE_MAX_DISKS];
+	char disk_paths[MACHINE_MAX_DISKS][4096]; /* unescaped path=... values */
 };
 
 static void run_usage(FILE *f)
@@ -64,6 +72,19 @@ static void run_usage(FILE *f)
 		"  -m, --memory SIZE     guest RAM; suffix K, M, G or T, a bare number is MiB\n"
 		"                        (default 256M, at least 4M). Memory is allocated as the\n"
 		"                        guest touches it.\n"
+		"      --disk path=FILE[,readonly=on][,serial=S][,queues=N]\n"
+		"                        add a virtio-blk disk (PCI) backed by the raw image FILE\n"
+		"                        (a regular file or block device, a multiple of 512\n"
+		"                        bytes). Repeatable: disks take PCI slots in the order\n"
+		"                        given, after --device ones. readonly=on opens the image\n"
+		"                        read-only and tells the guest so; serial=S (at most 20\n"
+		"                        characters) is what the guest reads as the disk's ID\n"
+		"                        (default: derived from the file's device and inode);\n"
+		"                        queues=N request queues, 1-64 (default 1). The image\n"
+		"                        is locked while kvmm runs (a write lock, or a read lock\n"
+		"                        with readonly=on), so another kvmm or QEMU cannot write\n"
+		"                        it meanwhile. --disk FILE is short for --disk path=FILE;\n"
+		"                        write ,, for a comma in FILE (docs/disks.md)\n"
 		"      --device TYPE     add a device; TYPE is virtio-rng (entropy from the host's\n"
 		"                        getrandom, on PCI; docs/devices.md)\n"
 		"      --no-reboot       exit (status 0) when the guest resets, instead of\n"
@@ -97,7 +118,7 @@ static void run_usage(FILE *f)
 		"  2    the guest crashed (triple fault, KVM internal error); registers and the\n"
 		"       failing instruction's bytes are printed on stderr\n"
 		"  64   usage error\n"
-		"  66   the kernel or initrd is unreadable or malformed\n"
+		"  66   the kernel, initrd or a disk image is unreadable, malformed or locked\n"
 		"  69   /dev/kvm is missing or unusable\n"
 		"  70   internal error; 71 the host refused memory, threads or seccomp filters\n"
 		"  128+S  stopped by signal S; killed by SIGSYS (159 in a shell): a thread made a\n"
@@ -125,8 +146,64 @@ enum {
 	OPT_CONTROL,
 	OPT_RESTORE,
 	OPT_SANDBOX,
-	OPT_DEVICE
+	OPT_DEVICE,
+	OPT_DISK
 };
+
+/* --disk path=FILE[,readonly=on][,serial=S][,queues=N]: one more disk in o. */
+static int run_parse_disk(const char *arg, struct run_options *o)
+{
+	struct keyval_iter it;
+	struct machine_disk *md;
+	struct run_disk *d;
+	char key[KEYVAL_KEY_MAX], val[4096], why[160];
+	uint64_t v;
+	int rc, i = o->mc.ndisks;
+
+	if (i >= MACHINE_MAX_DISKS)
+		return run_usage_error("--disk '%s': at most 16 disks", arg);
+	d = &o->disks[i];
+	md = &o->mc.disks[i];
+	memset(d, 0, sizeof(*d));
+	md->queues = 1;
+	keyval_init(&it, arg, "path");
+	while ((rc = keyval_next(&it, key, val, sizeof(val), why, sizeof(why))) == 1) {
+		if (!strcmp(key, "path") || !strcmp(key, "file")) {
+			if (!val[0])
+				return run_usage_error("--disk '%s': the path is empty", arg);
+			strcpy(o->disk_paths[i], val);
+			d->path = o->disk_paths[i];
+		} else if (!strcmp(key, "readonly") || !strcmp(key, "ro")) {
+			if (keyval_bool(val, &d->readonly))
+				return run_usage_error("--disk '%s': readonly= takes on or off", arg);
+		} else if (!strcmp(key, "serial")) {
+			if (strlen(val) > BLOCK_SERIAL_MAX)
+				return run_usage_error(
+					"--disk '%s': serial= is longer than 20 characters", arg);
+			strcpy(d->serial, val);
+		} else if (!strcmp(key, "queues") || !strcmp(key, "num-queues")) {
+			if (size_parse_uint(val, 1, MACHINE_DISK_MAX_QUEUES, &v))
+				return run_usage_error("--disk '%s': queues= takes a number from 1 to 64",
+						       arg);
+			md->queues = (unsigned)v;
+		} else {
+			fprintf(stderr,
+				"kvmm run: --disk '%s': unknown key '%s' (expected path, readonly, "
+				"serial or queues)\nTry 'kvmm run --help'.\n",
+				arg, key);
+			return EXIT_USAGE;
+		}
+	}
+	if (rc < 0) {
+		fprintf(stderr, "kvmm run: --disk '%s': %s\nTry 'kvmm run --help'.\n", arg, why);
+		return EXIT_USAGE;
+	}
+	if (!d->path)
+		return run_usage_error("--disk '%s': path=FILE is missing", arg);
+	md->serial = d->serial[0] ? d->serial : NULL;
+	o->mc.ndisks = i + 1;
+	return 0;
+}
 
 static int run_parse(int argc, char **argv, struct run_options *o)
 {
@@ -146,11 +223,12 @@ static int run_parse(int argc, char **argv, struct run_options *o)
 		{"restore", required_argument, NULL, OPT_RESTORE},
 		{"sandbox", required_argument, NULL, OPT_SANDBOX},
 		{"device", required_argument, NULL, OPT_DEVICE},
+		{"disk", required_argument, NULL, OPT_DISK},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
 	uint64_t v;
-	int c, level;
+	int c, level, rc;
 	bool machine_opts = false;
 
 	o->mc.cmdline = "";
@@ -190,6 +268,12 @@ static int run_parse(int argc, char **argv, struct run_options *o)
 			if (strcmp(optarg, "virtio-rng"))
 				return run_usage_error("--device '%s': expected virtio-rng", optarg);
 			o->mc.virtio_rng = true;
+			break;
+		case OPT_DISK:
+			machine_opts = true;
+			rc = run_parse_disk(optarg, o);
+			if (rc)
+				return rc;
 			break;
 		case 'p':
 			machine_opts = true;
@@ -243,7 +327,7 @@ static int run_parse(int argc, char **argv, struct run_options *o)
 	if (o->restore_path && machine_opts)
 		return run_usage_error("%s", "--restore takes the machine from the snapshot; do not "
 					     "combine it with --kernel, --initrd, --cmdline, --cpus, "
-					     "--memory or --device");
+					     "--memory, --device or --disk");
 	if (!o->mc.kernel_path && !o->restore_path)
 		return run_usage_error("%s", "--kernel FILE is required");
 	return 0;
@@ -398,6 +482,39 @@ static int run_sandbox_control(void *arg)
 	return sandbox_apply(SANDBOX_CONTROL);
 }
 
+/*
+ * Opens (and locks) every --disk image once for the life of the process, so
+ * that a guest reboot keeps its disks and a bad image is reported before the
+ * guest starts. Returns 0, or an exit status with the reason printed.
+ */
+static int run_open_disks(struct run_options *o)
+{
+	char err[512];
+
+	for (int i = 0; i < o->mc.ndisks; i++) {
+		o->mc.disks[i].dev = block_open(o->disks[i].path, o->disks[i].readonly, err,
+						sizeof(err));
+		if (!o->mc.disks[i].dev) {
+			fprintf(stderr, "kvmm: %s\n", err);
+			return EXIT_NOINPUT;
+		}
+		log_info("run", "disk %d: %s, %" PRIu64 " bytes, %s%s, %s engine", i,
+			 block_path(o->mc.disks[i].dev), block_size(o->mc.disks[i].dev),
+			 block_format(o->mc.disks[i].dev),
+			 block_readonly(o->mc.disks[i].dev) ? " read-only" : "",
+			 aio_engine_name(block_engine(o->mc.disks[i].dev)));
+	}
+	return 0;
+}
+
+static void run_close_disks(struct run_options *o)
+{
+	for (int i = 0; i < o->mc.ndisks; i++) {
+		block_close(o->mc.disks[i].dev);
+		o->mc.disks[i].dev = NULL;
+	}
+}
+
 /* Runs the machine until it stops; returns why. */
 static enum machine_stop run_machine(struct run_loop *l, const struct run_options *o)
 {
@@ -499,6 +616,9 @@ int cmd_run(int argc, char **argv)
 			return EXIT_NOINPUT;
 		}
 	}
+	status = run_open_disks(&o);
+	if (status)
+		goto out;
 	if (o.control_path) {
 		struct qmp_info info = {0, 1, 0, "kvmm " KVMM_VERSION};
 		qmp = qmp_server_create(o.control_path, &info, err, sizeof(err));
@@ -592,6 +712,7 @@ out:
 	vmctl_close(&l.ctl);
 	qmp_server_destroy(qmp);
 	vmctl_destroy(&l.ctl);
+	run_close_disks(&o);
 	if (snap)
 		vmsnap_close(snap, &o.mc);
 	kvm_close(&kvm);

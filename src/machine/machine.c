@@ -39,6 +39,7 @@
 #include "state/snapshot.h"
 #include "state/vmsnap.h"
 #include "util/log.h"
+#include "virtio/blk.h"
 #include "virtio/pci.h"
 #include "virtio/rng.h"
 
@@ -259,19 +260,35 @@ static int machine_setup_virtio(struct machine *m)
 {
 	const struct machine_config *c = m->cfg;
 
-	if (!c->virtio_rng)
+	if (!c->virtio_rng && !c->ndisks)
 		return 0;
 	m->ioeventfd_len = machine_ioeventfd_len(m->vm_fd);
 	m->io = iothread_create();
 	if (!m->io)
 		return -errno;
-	m->rng = virtio_rng_create(&m->mem);
-	if (!m->rng)
-		return -errno;
-	/* Class 00ffh: "unclassified, other", as QEMU's virtio-rng-pci. */
-	m->rng_pci = virtio_pci_create(m->pci, -1, virtio_rng_dev(m->rng), 0x00ff00,
-				       &machine_ioevent_ops, m);
-	return m->rng_pci ? 0 : -errno;
+	if (c->virtio_rng) {
+		m->rng = virtio_rng_create(&m->mem);
+		if (!m->rng)
+			return -errno;
+		/* Class 00ffh: "unclassified, other", as QEMU's virtio-rng-pci. */
+		m->rng_pci = virtio_pci_create(m->pci, -1, virtio_rng_dev(m->rng), 0x00ff00,
+					       &machine_ioevent_ops, m);
+		if (!m->rng_pci)
+			return -errno;
+	}
+	for (int i = 0; i < c->ndisks; i++) {
+		const struct machine_disk *d = &c->disks[i];
+
+		m->blk[i] = virtio_blk_create(&m->mem, d->dev, d->serial, d->queues);
+		if (!m->blk[i])
+			return -errno;
+		/* Class 0100h: mass storage, SCSI, as QEMU's virtio-blk-pci. */
+		m->blk_pci[i] = virtio_pci_create(m->pci, -1, virtio_blk_dev(m->blk[i]), 0x010000,
+						  &machine_ioevent_ops, m);
+		if (!m->blk_pci[i])
+			return -errno;
+	}
+	return 0;
 }
 
 static int machine_setup_devices(struct machine *m, char *err, size_t errlen)
@@ -622,11 +639,22 @@ void machine_destroy(struct machine *m)
 		free(m->vcpus);
 		m->vcpus = NULL;
 	}
-	/* Device callbacks stop before any device goes; transports outlive the host. */
+	/*
+	 * Device callbacks stop before any device goes: no more notifications,
+	 * then no disk request in flight (a completion interrupts through the
+	 * transport and KVM); transports outlive the host.
+	 */
 	iothread_destroy(m->io);
+	for (int i = 0; i < MACHINE_MAX_DISKS; i++)
+		if (m->blk[i])
+			virtio_blk_drain(m->blk[i]);
 	pci_host_destroy(m->pci); /* before acpi_pm: it forwards 0xCF9 there */
 	virtio_pci_destroy(m->rng_pci);
 	virtio_rng_destroy(m->rng);
+	for (int i = 0; i < MACHINE_MAX_DISKS; i++) {
+		virtio_pci_destroy(m->blk_pci[i]);
+		virtio_blk_destroy(m->blk[i]);
+	}
 	uart_destroy(m->uart);
 	i8042_destroy(m->i8042);
 	rtc_destroy(m->rtc);

@@ -32,6 +32,20 @@ struct virtio_pci;
 struct ioevent_ops;
 struct pci_msi_ops;
 struct snap_reader;
+struct block_dev;
+struct virtio_blk;
+
+/* Disks on virtio-blk: at most this many, each in its own PCI slot. */
+#define MACHINE_MAX_DISKS 16
+
+/* One --disk: the image, opened (and locked) by the caller for the process's life. */
+struct machine_disk {
+	struct block_dev *dev;
+	const char *serial; /* GET_ID; NULL: derived from the image (block_serial) */
+	unsigned queues;    /* request queues, 1..MACHINE_DISK_MAX_QUEUES */
+};
+
+#define MACHINE_DISK_MAX_QUEUES 64u
 
 struct machine_config {
 	const char *kernel_path;
@@ -46,6 +60,8 @@ struct machine_config {
 	const struct snap_reader *restore;
 	uint64_t restore_kernel_size, restore_initrd_size; /* for fw_cfg */
 	bool virtio_rng; /* --device virtio-rng: a virtio-rng-pci device */
+	struct machine_disk disks[MACHINE_MAX_DISKS]; /* virtio-blk-pci, in PCI order */
+	int ndisks;
 };
 
 /* Why the VM stopped running; the first reason reported wins. */
@@ -87,6 +103,8 @@ struct machine {
 	atomic_bool msi_warned;	   /* a KVM_SIGNAL_MSI failure was logged */
 	struct virtio_rng *rng;
 	struct virtio_pci *rng_pci;
+	struct virtio_blk *blk[MACHINE_MAX_DISKS];
+	struct virtio_pci *blk_pci[MACHINE_MAX_DISKS];
 
 	/* Stop protocol: vCPUs and devices call machine_request_stop(). */
 	pthread_mutex_t stop_lock;

@@ -112,7 +112,7 @@ int vmsnap_save(struct machine *m, const char *path, char *err, size_t errlen)
 		free(cfg);
 		return -EBUSY;
 	}
-	if (m->rng_pci) {
+	if (m->rng_pci || m->cfg->ndisks) {
 		/* Their PCI and transport state is not in the format yet. */
 		snprintf(err, errlen, "snapshots of a VM with virtio devices are not supported yet");
 		free(cfg);

@@ -65,7 +65,8 @@
 #define V   (1u << SANDBOX_VCPU)
 #define C   (1u << SANDBOX_CONTROL)
 #define I   (1u << SANDBOX_IO)
-#define ALL (M | V | C | I)
+#define D   (1u << SANDBOX_DISK)
+#define ALL (M | V | C | I | D)
 
 #define OWN_PID UINT64_MAX /* a condition's value: this process's pid */
 
@@ -129,7 +130,7 @@ static const struct sandbox_rule sandbox_rules[] = {
 	/* vCPU threads: nothing else. glibc's malloc may read
 	 * /proc/sys/vm/overcommit_memory the first time it shrinks a thread's
 	 * heap and copes when it cannot, so open fails there instead of killing. */
-	{"openat", SCMP_SYS(openat), V | I, EACCES, SR_PLAIN, NOCOND, "",
+	{"openat", SCMP_SYS(openat), V | I | D, EACCES, SR_PLAIN, NOCOND, "",
 	 "fails with EACCES: files are out of reach (glibc's malloc may probe one)"},
 
 	/* vCPU threads: the UART's output waits for room on stdout or for the
@@ -141,6 +142,19 @@ static const struct sandbox_rule sandbox_rules[] = {
 	ANY(epoll_wait, I | M, "the I/O thread's loop (main: started under its filter)"),
 	ANY(epoll_pwait, I | M, "as epoll_wait, with C libraries that use it"),
 	ANY(read, I, "queue notification eventfds"),
+
+	/* Disks (block/aio.c): requests are submitted from the thread that
+	 * serves the queue (the I/O thread, or a vCPU on the exit path) and run
+	 * by the disk's engine: an io_uring reaper, or pool workers making the
+	 * blocking calls. Completions interrupt the guest (ioctls below). */
+	ANY(io_uring_enter, M | V | I | D,
+	    "disk requests to io_uring; the reaper waits; main: the stop NOP at exit"),
+	ANY(preadv, D, "disk reads (thread-pool engine, short io_uring transfers)"),
+	ANY(pwritev, D, "disk writes (thread-pool engine, short io_uring transfers)"),
+	ANY(fdatasync, D, "FLUSH (thread-pool engine)"),
+	ANY(fallocate, D, "DISCARD and WRITE_ZEROES: punch holes, zero ranges"),
+	ANY(clock_nanosleep, D, "the reaper's back-off after an unexpected io_uring error"),
+	ANY(nanosleep, D, "as clock_nanosleep, with older C libraries"),
 
 	/* The control thread: the QMP socket and snapshot files. */
 	ANY(read, C, "the wake-up eventfd"),
@@ -219,8 +233,8 @@ struct sandbox_ioctl {
 static const struct sandbox_ioctl sandbox_ioctls[] = {
 	/* The vCPU run loop, device interrupts, the crash dump. */
 	IOC(KVM_RUN, M | V),
-	IOC(KVM_IRQ_LINE, M | V | I),
-	IOC(KVM_SIGNAL_MSI, M | V | I),
+	IOC(KVM_IRQ_LINE, M | V | I | D),
+	IOC(KVM_SIGNAL_MSI, M | V | I | D),
 	/* virtio-pci notify addresses follow the BAR as the guest moves it. */
 	IOC(KVM_IOEVENTFD, M | V),
 	IOC(KVM_GET_REGS, M | V),
@@ -269,7 +283,7 @@ static const struct sandbox_ioctl sandbox_ioctls[] = {
 #define NIOCTLS (sizeof(sandbox_ioctls) / sizeof(sandbox_ioctls[0]))
 #define MAX_NR	512 /* above every x86-64 system call number */
 
-static const char *const role_names[SANDBOX_NR_ROLES] = {"main", "vcpu", "control", "io"};
+static const char *const role_names[SANDBOX_NR_ROLES] = {"main", "vcpu", "control", "io", "disk"};
 
 static struct sock_fprog sandbox_progs[SANDBOX_NR_ROLES];
 static bool sandbox_ready;
@@ -519,8 +533,8 @@ int sandbox_init(void (*on_fatal)(void), char *err, size_t errlen)
 			sandbox_count((enum sandbox_role)r, &s[r], &io[r]);
 		log_info("sandbox",
 			 "on: main %u system calls (%u ioctls), vcpu %u (%u), control %u (%u), "
-			 "io %u (%u)%s",
-			 s[0], io[0], s[1], io[1], s[2], io[2], s[3], io[3],
+			 "io %u (%u), disk %u (%u)%s",
+			 s[0], io[0], s[1], io[1], s[2], io[2], s[3], io[3], s[4], io[4],
 			 SANDBOX_SANITIZER ? ", plus the sanitizer's" : "");
 	}
 	return 0;

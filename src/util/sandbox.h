@@ -17,6 +17,7 @@ enum sandbox_role {
 	SANDBOX_VCPU,	 /* KVM_RUN loop and the devices it calls; snapshot work while parked */
 	SANDBOX_CONTROL, /* the QMP server and its commands (pause, snapshot-save) */
 	SANDBOX_IO,	 /* the VM's I/O thread: queue notifications, device completions */
+	SANDBOX_DISK,	 /* a disk's I/O engine threads: file I/O, request completions */
 	SANDBOX_NR_ROLES
 };
 
@@ -41,7 +42,7 @@ int sandbox_init(void (*on_fatal)(void), char *err, size_t errlen);
  */
 int sandbox_apply(enum sandbox_role role);
 
-/* "main", "vcpu", "control", "io". */
+/* "main", "vcpu", "control", "io", "disk". */
 const char *sandbox_role_name(enum sandbox_role role);
 
 /* How many system calls role may make, and how many ioctl requests among them. */

@@ -38,7 +38,7 @@ def help_text(ctx):
     return subprocess.run([ctx.kvmm, "run", "--help"], capture_output=True, text=True).stdout
 
 
-@test(params=["vcpu", "main", "control", "io"])
+@test(params=["vcpu", "main", "control", "io", "disk", "disk-threads"])
 def forbidden_call_kills_with_log_line(ctx, role):
     """KVMM_SANDBOX_SELFTEST=<role> makes that thread call socket(2) after its filter."""
     args = ["--kernel", ctx.guest("hello"), "--cpus", "2", "--memory", "64M"]
@@ -48,7 +48,17 @@ def forbidden_call_kills_with_log_line(ctx, role):
         if "virtio-rng" not in help_text(ctx):
             raise Skip("this kvmm has no virtio device, so no I/O thread")
         args += ["--device", "virtio-rng"]
-    rc, out, err = run(ctx, args, env={"KVMM_SANDBOX_SELFTEST": role})
+    env = {"KVMM_SANDBOX_SELFTEST": role}
+    if role.startswith("disk"):
+        # The io_uring reaper, or (KVMM_AIO=threads) one of the pool's workers.
+        disk = os.path.join(ctx.tmp, "disk.img")
+        with open(disk, "wb") as f:
+            f.truncate(1 << 20)
+        args += ["--disk", disk]
+        if role == "disk-threads":
+            env["KVMM_AIO"] = "threads"
+        role = env["KVMM_SANDBOX_SELFTEST"] = "disk"
+    rc, out, err = run(ctx, args, env=env)
     detail = f"\nexit {rc}\n--- stdout ---\n{out[-1000:]}\n--- stderr ---\n{err[-2000:]}"
     expect(rc == -signal.SIGSYS, "a forbidden call must kill with SIGSYS" + detail)
     expect(re.search(SIGSYS_LINE.format(role=role), err), "no sandbox line naming the thread" + detail)
@@ -114,11 +124,16 @@ def seccomp_state(pid):
 
 @test()
 def every_thread_is_filtered(ctx):
-    """Main, each vCPU and the control thread run in seccomp filter mode (2)."""
+    """Main, each vCPU, the I/O thread, the disk's io_uring reaper and the control thread
+    run in seccomp filter mode (2)."""
     ctx.need_kvm()
     kernel = rawguest.write(os.path.join(ctx.tmp, "spin.bin"), rawguest.SPIN)
     sock = os.path.join(ctx.tmp, "qmp.sock")
-    p = subprocess.Popen([ctx.kvmm, "run", "--kernel", kernel, "--cpus", "2", "--control", sock],
+    disk = os.path.join(ctx.tmp, "disk.img")
+    with open(disk, "wb") as f:
+        f.truncate(1 << 20)
+    p = subprocess.Popen([ctx.kvmm, "run", "--kernel", kernel, "--cpus", "2", "--control", sock,
+                          "--disk", disk],
                          stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         q = QMP(sock)
@@ -126,14 +141,16 @@ def every_thread_is_filtered(ctx):
         while True:
             state = seccomp_state(p.pid)
             vcpus = [k for k in state if k.startswith("vcpu")]
-            if len(vcpus) == 2 and all(m == 2 for m, _ in state.values()):
+            if len(vcpus) == 2 and "disk-uring" in state and all(
+                    m == 2 for m, _ in state.values()):
                 break
             expect(time.monotonic() < deadline, f"threads not all filtered: {state}")
             time.sleep(0.05)
         for name, (mode, filters) in state.items():
             # One filter each: the first boot's threads start before main has its own.
             expect(filters in (None, 1), f"{name} has {filters} filters: {state}")
-        expect(len(state) >= 4, f"expected main, 2 vCPUs and the control thread: {state}")
+        expect(len(state) >= 6,
+               f"expected main, 2 vCPUs, virtio-io, disk-uring and the control thread: {state}")
         expect(q.cmd("quit") == {"return": {}}, "quit")
         _, err = p.communicate(timeout=20)
         expect(p.returncode == 0 and b"sandbox" not in err,
