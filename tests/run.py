@@ -3,7 +3,8 @@
 """kvmm's test runner: every tier, one summary line.
 
 Tiers: unit (cmocka programs), integration (boots test guests with the real
-binary), linux (boots a Debian kernel; slow), fuzz (the libFuzzer targets of
+binary), linux (boots a Debian kernel; slow), firmware (GRUB through SeaBIOS
+from a disk image; slow), fuzz (the libFuzzer targets of
 --fuzz-build: replays their corpora, then fuzzes each $KVMM_FUZZ_SECONDS).
 --tier quick = unit+integration, --tier all = everything CI runs. The last
 line is always "N passed, N failed" (plus ", N skipped" when any were skipped).
@@ -29,10 +30,11 @@ TIERS = {
     "unit": ["unit"],
     "integration": ["integration"],
     "linux": ["linux"],
+    "firmware": ["firmware"],
     "fuzz": ["fuzz"],
     "bench": ["bench"],
     "quick": ["unit", "integration"],
-    "all": ["unit", "integration", "linux", "fuzz", "bench"],
+    "all": ["unit", "integration", "linux", "firmware", "fuzz", "bench"],
 }
 
 # Sanitizer findings must change the exit status, which tests check exactly.

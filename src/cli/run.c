@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/signalfd.h>
 #include <time.h>
 #include <unistd.h>
@@ -23,6 +24,7 @@
 #include "control/qmp.h"
 #include "control/vmctl.h"
 #include "machine/console.h"
+#include "machine/firmware.h"
 #include "machine/machine.h"
 #include "machine/vcpu.h"
 #include "state/vmsnap.h"
@@ -56,8 +58,10 @@ static void run_usage(FILE *f)
 {
 	fprintf(f,
 		"Usage: kvmm run --kernel FILE [OPTIONS]\n"
+		"       kvmm run --disk FILE [--firmware bios|FILE] [OPTIONS]\n"
 		"\n"
-		"Boot one virtual machine in the foreground. The guest's serial port (COM1,\n"
+		"Boot one virtual machine in the foreground: a kernel directly, or, without\n"
+		"--kernel, a disk image through BIOS firmware. The guest's serial port (COM1,\n"
 		"ttyS0) is connected to this terminal; when stdin is a terminal it is put in\n"
 		"raw mode and restored on exit.\n"
 		"\n"
@@ -66,6 +70,16 @@ static void run_usage(FILE *f)
 		"                        Linux bzImage (boot protocol 2.06+, payload decompressed\n"
 		"                        on the host), ELF64 vmlinux with a PVH note, or a\n"
 		"                        Multiboot v1 kernel (ELF32)\n"
+		"      --firmware bios|none|FILE\n"
+		"                        boot through PC firmware like a real PC: bios is\n"
+		"                        Debian's SeaBIOS (" FIRMWARE_SEABIOS_PATH ",\n"
+		"                        package seabios), FILE another BIOS image (a multiple\n"
+		"                        of 64 KiB, at most 256 KiB). The firmware finds the\n"
+		"                        --disk images on PCI and boots the first bootable one;\n"
+		"                        its screen output and keyboard are on the serial\n"
+		"                        console. The default without --kernel when a --disk\n"
+		"                        is given; none (the default with --kernel) boots the\n"
+		"                        kernel directly (docs/firmware.md)\n"
 		"  -i, --initrd FILE     initial ramdisk (a multiboot kernel gets it as module 0)\n"
 		"  -c, --cmdline STRING  kernel command line (alias --append)\n"
 		"  -p, --cpus N          number of vCPUs, 1-%d (default 1; alias --smp)\n"
@@ -147,7 +161,8 @@ enum {
 	OPT_RESTORE,
 	OPT_SANDBOX,
 	OPT_DEVICE,
-	OPT_DISK
+	OPT_DISK,
+	OPT_FIRMWARE
 };
 
 /* --disk path=FILE[,readonly=on][,serial=S][,queues=N]: one more disk in o. */
@@ -224,12 +239,15 @@ static int run_parse(int argc, char **argv, struct run_options *o)
 		{"sandbox", required_argument, NULL, OPT_SANDBOX},
 		{"device", required_argument, NULL, OPT_DEVICE},
 		{"disk", required_argument, NULL, OPT_DISK},
+		{"firmware", required_argument, NULL, OPT_FIRMWARE},
+		{"bios", required_argument, NULL, OPT_FIRMWARE},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
 	uint64_t v;
 	int c, level, rc;
 	bool machine_opts = false;
+	const char *firmware = NULL; /* as given */
 
 	o->mc.cmdline = "";
 	o->mc.ncpus = 1;
@@ -268,6 +286,18 @@ static int run_parse(int argc, char **argv, struct run_options *o)
 			if (strcmp(optarg, "virtio-rng"))
 				return run_usage_error("--device '%s': expected virtio-rng", optarg);
 			o->mc.virtio_rng = true;
+			break;
+		case OPT_FIRMWARE:
+			machine_opts = true;
+			firmware = optarg;
+			if (!strcmp(optarg, "bios") || !strcmp(optarg, "seabios"))
+				o->mc.firmware_path = FIRMWARE_SEABIOS_PATH;
+			else if (!strcmp(optarg, "none"))
+				o->mc.firmware_path = NULL;
+			else if (!optarg[0])
+				return run_usage_error("%s", "--firmware: expected bios, none or a file");
+			else
+				o->mc.firmware_path = optarg;
 			break;
 		case OPT_DISK:
 			machine_opts = true;
@@ -327,9 +357,19 @@ static int run_parse(int argc, char **argv, struct run_options *o)
 	if (o->restore_path && machine_opts)
 		return run_usage_error("%s", "--restore takes the machine from the snapshot; do not "
 					     "combine it with --kernel, --initrd, --cmdline, --cpus, "
-					     "--memory, --device or --disk");
-	if (!o->mc.kernel_path && !o->restore_path)
-		return run_usage_error("%s", "--kernel FILE is required");
+					     "--memory, --device, --disk or --firmware");
+	if (o->restore_path)
+		return 0;
+	if (o->mc.kernel_path && o->mc.firmware_path)
+		return run_usage_error("--firmware %s: booting a --kernel through firmware is not "
+				       "supported; use --firmware none or leave out --kernel",
+				       firmware);
+	/* No kernel but a disk: boot it as a PC would. */
+	if (!o->mc.kernel_path && !firmware && o->mc.ndisks)
+		o->mc.firmware_path = FIRMWARE_SEABIOS_PATH;
+	if (!o->mc.kernel_path && !o->mc.firmware_path)
+		return run_usage_error("%s", "--kernel FILE is required (or --disk FILE, to boot a "
+					     "disk through firmware)");
 	return 0;
 }
 
@@ -370,6 +410,15 @@ static void run_console_out(void *opaque, const uint8_t *buf, size_t len)
 		buf += n;
 		len -= (size_t)n;
 	}
+}
+
+/* A random (version 4) UUID for the VM, the same across its reboots (RFC 4122, 4.4). */
+static void run_random_uuid(uint8_t uuid[16])
+{
+	if (getrandom(uuid, 16, 0) != 16)
+		memset(uuid, 0, 16);
+	uuid[6] = (uint8_t)((uuid[6] & 0x0f) | 0x40);
+	uuid[8] = (uint8_t)((uuid[8] & 0x3f) | 0x80);
 }
 
 static int64_t now_ms(void)
@@ -578,6 +627,7 @@ int cmd_run(int argc, char **argv)
 		return rc < 0 ? 0 : rc;
 	o.mc.console_out = run_console_out;
 	o.mc.console_opaque = &l.m;
+	run_random_uuid(o.mc.uuid);
 
 	if (kvm_open(&kvm, o.kvm_path, err, sizeof(err))) {
 		fprintf(stderr, "kvmm: %s\n", err);

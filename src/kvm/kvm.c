@@ -169,15 +169,22 @@ int kvm_vm_check_extension(int vm_fd, long cap)
 	return rc < 0 ? -errno : rc;
 }
 
-int kvm_vm_set_memory(int vm_fd, uint32_t slot, uint64_t gpa, uint64_t size, void *host)
+int kvm_vm_set_memory_flags(int vm_fd, uint32_t slot, uint64_t gpa, uint64_t size, void *host,
+			    uint32_t flags)
 {
 	struct kvm_userspace_memory_region r = {
 		.slot = slot,
+		.flags = flags,
 		.guest_phys_addr = gpa,
 		.memory_size = size,
 		.userspace_addr = (uint64_t)(uintptr_t)host,
 	};
 	return xioctl(vm_fd, KVM_SET_USER_MEMORY_REGION, &r);
+}
+
+int kvm_vm_set_memory(int vm_fd, uint32_t slot, uint64_t gpa, uint64_t size, void *host)
+{
+	return kvm_vm_set_memory_flags(vm_fd, slot, gpa, size, host, 0);
 }
 
 int kvm_vm_create_irqchip(int vm_fd, uint8_t ioapic_id)

@@ -36,6 +36,9 @@ int kvm_check_extension(const struct kvm *k, long cap);
 int kvm_vm_create(const struct kvm *k);
 int kvm_vm_check_extension(int vm_fd, long cap);
 int kvm_vm_set_memory(int vm_fd, uint32_t slot, uint64_t gpa, uint64_t size, void *host);
+/* The same with KVM_MEM_* flags (KVM_MEM_READONLY: guest writes exit as MMIO). */
+int kvm_vm_set_memory_flags(int vm_fd, uint32_t slot, uint64_t gpa, uint64_t size, void *host,
+			    uint32_t flags);
 /*
  * In-kernel PIC+IOAPIC+LAPIC wired as a PC (IRQ0 on IOAPIC pin 2), the IOAPIC
  * given ioapic_id, the PIT, and the addresses Intel VMX needs.

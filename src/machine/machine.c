@@ -29,11 +29,13 @@
 #include "cli/cli.h"
 #include "hw/acpi_pm.h"
 #include "hw/debug_exit.h"
+#include "hw/debugcon.h"
 #include "hw/fw_cfg.h"
 #include "hw/i8042.h"
 #include "hw/pci.h"
 #include "hw/rtc.h"
 #include "hw/uart8250.h"
+#include "machine/firmware.h"
 #include "machine/iothread.h"
 #include "machine/vcpu.h"
 #include "state/snapshot.h"
@@ -224,12 +226,21 @@ static const struct acpi_pm_ops machine_pm_ops = {
 	.reset = machine_on_reset,
 };
 
+/*
+ * ECAM: where firmware will put it (SeaBIOS programs q35's PCIEXBAR to
+ * 0xb0000000 and the ACPI MCFG table must say so), else inside the hole.
+ */
+static uint64_t machine_ecam_base(const struct machine *m)
+{
+	return m->cfg->firmware_path ? LAYOUT_PCI_ECAM_FIRMWARE : LAYOUT_PCI_ECAM;
+}
+
 /* PCI host: ECAM and BAR windows from layout.h; the 64-bit window follows RAM. */
 static struct pci_host *machine_create_pci(struct machine *m)
 {
 	uint64_t high = e820_highmem(m->cfg->ram_size);
 	struct pci_host_config pc = {
-		.ecam_base = LAYOUT_PCI_ECAM,
+		.ecam_base = machine_ecam_base(m),
 		.io_base = LAYOUT_PCI_IO,
 		.io_size = LAYOUT_PCI_IO_SIZE,
 		.mem32_base = LAYOUT_PCI_MMIO32,
@@ -305,6 +316,10 @@ static int machine_setup_devices(struct machine *m, char *err, size_t errlen)
 	m->pci = machine_create_pci(m);
 	if (!m->uart || !m->i8042 || !m->rtc || !m->pm || !m->debug_exit || !m->fw_cfg || !m->pci)
 		goto fail;
+	/* Firmware logs to 0x402 (QEMU's isa-debugcon): shown with --log-level debug. */
+	if (c->firmware_path && (!(m->debugcon = debugcon_create()) ||
+				 (rc = debugcon_attach(m->debugcon, &m->bus))))
+		goto fail;
 	if ((rc = uart_attach(m->uart, &m->bus, COM1_PORT)) ||
 	    (rc = i8042_attach(m->i8042, &m->bus)) || (rc = rtc_attach(m->rtc, &m->bus)) ||
 	    (rc = acpi_pm_attach(m->pm, &m->bus)) ||
@@ -318,10 +333,10 @@ fail:
 	return rc;
 }
 
-/* ACPI tables at 0xe0000 and the MP table at 0xf0000 (layout.h). */
-static int machine_setup_tables(struct machine *m, uint64_t *rsdp, char *err, size_t errlen)
+/* What the ACPI tables describe; the same for direct boot and for firmware. */
+static void machine_acpi_config(const struct machine *m, struct acpi_config *ac)
 {
-	struct acpi_config ac = {
+	*ac = (struct acpi_config){
 		.ncpus = m->ncpus,
 		.sci_gsi = SCI_GSI,
 		.pm1a_evt_port = ACPI_PM1A_EVT_BLK,
@@ -333,14 +348,21 @@ static int machine_setup_tables(struct machine *m, uint64_t *rsdp, char *err, si
 		.s5_typ = ACPI_PM_S5_TYP,
 		.ioapic_addr = LAYOUT_IOAPIC,
 		.lapic_addr = LAYOUT_LAPIC,
-		.mcfg_base = LAYOUT_PCI_ECAM,
+		.mcfg_base = machine_ecam_base(m),
 		.mcfg_end_bus = PCI_ECAM_BUSES - 1,
 	};
+}
+
+/* ACPI tables at 0xe0000 and the MP table at 0xf0000 (layout.h). */
+static int machine_setup_tables(struct machine *m, uint64_t *rsdp, char *err, size_t errlen)
+{
+	struct acpi_config ac;
 	uint8_t *acpi = gmem_ptr(&m->mem, LAYOUT_ACPI, LAYOUT_ACPI_MAX);
 	uint8_t *mp = gmem_ptr(&m->mem, LAYOUT_MPTABLE, LAYOUT_MPTABLE_MAX);
 	size_t used;
 	int rc;
 
+	machine_acpi_config(m, &ac);
 	if (!acpi || !mp) {
 		snprintf(err, errlen, "guest RAM too small for firmware tables");
 		return -ENOMEM;
@@ -376,6 +398,12 @@ static int machine_setup_fw_cfg(struct machine *m)
 	rc |= fw_cfg_add_u32(m->fw_cfg, FW_CFG_INITRD_SIZE, (uint32_t)m->initrd_size);
 	rc |= fw_cfg_add_u32(m->fw_cfg, FW_CFG_CMDLINE_SIZE, (uint32_t)strlen(cmdline) + 1);
 	rc |= fw_cfg_add_bytes(m->fw_cfg, FW_CFG_CMDLINE_DATA, cmdline, strlen(cmdline) + 1);
+	if (m->cfg->firmware_path) {
+		struct acpi_config ac;
+
+		machine_acpi_config(m, &ac);
+		return rc ? -ENOMEM : firmware_setup_fw_cfg(m, &ac);
+	}
 	rc |= fw_cfg_add_file(m->fw_cfg, "etc/e820", map, (size_t)n * sizeof(map[0]));
 	return rc ? -ENOMEM : 0;
 }
@@ -441,7 +469,7 @@ static int machine_setup_vcpus(struct machine *m, const struct boot_entry *entry
 		}
 	}
 	if (!entry)
-		return 0; /* restored from a snapshot by the caller */
+		return 0; /* firmware: KVM's reset state; or restored from a snapshot by the caller */
 	/* Only the BSP gets entry state; APs wait in KVM for INIT/SIPI. */
 	rc = kvm_vcpu_get_sregs(m->vcpus[0]->fd, &sregs);
 	if (!rc)
@@ -511,6 +539,11 @@ struct machine *machine_create(struct kvm *kvm, const struct machine_config *cfg
 		m->initrd_size = cfg->restore_initrd_size;
 		if (vmsnap_load_devices(m, cfg->restore, err, errlen))
 			goto fail;
+	} else if (cfg->firmware_path) {
+		/* 4-5. Firmware: it builds the tables it needs from fw_cfg and boots a disk. */
+		*exit_code = EXIT_NOINPUT;
+		if (firmware_load(m, err, errlen))
+			goto fail;
 	} else {
 		/* 4. Firmware tables describing CPUs and devices. */
 		if (machine_setup_tables(m, &rsdp, err, errlen))
@@ -525,8 +558,8 @@ struct machine *machine_create(struct kvm *kvm, const struct machine_config *cfg
 		snprintf(err, errlen, "cannot fill fw_cfg: %s", strerror(-rc));
 		goto fail;
 	}
-	/* 6. vCPUs: the boot CPU pointed at the kernel's entry, or all restored. */
-	if (machine_setup_vcpus(m, cfg->restore ? NULL : &entry, err, errlen))
+	/* 6. vCPUs: the boot CPU pointed at the kernel's entry, at the reset vector, or restored. */
+	if (machine_setup_vcpus(m, cfg->restore || cfg->firmware_path ? NULL : &entry, err, errlen))
 		goto fail;
 	if (cfg->restore) {
 		*exit_code = EXIT_NOINPUT;
@@ -660,9 +693,11 @@ void machine_destroy(struct machine *m)
 	rtc_destroy(m->rtc);
 	acpi_pm_destroy(m->pm);
 	debug_exit_destroy(m->debug_exit);
+	debugcon_destroy(m->debugcon);
 	fw_cfg_destroy(m->fw_cfg);
 	if (m->vm_fd >= 0)
 		close(m->vm_fd);
+	firmware_unload(m);
 	for (int i = 0; i < 2; i++)
 		if (m->ram[i])
 			munmap(m->ram[i], m->ram_map_size[i]);

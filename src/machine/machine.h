@@ -24,6 +24,7 @@ struct i8042;
 struct rtc;
 struct acpi_pm;
 struct debug_exit;
+struct debugcon;
 struct fw_cfg;
 struct pci_host;
 struct iothread;
@@ -48,8 +49,10 @@ struct machine_disk {
 #define MACHINE_DISK_MAX_QUEUES 64u
 
 struct machine_config {
-	const char *kernel_path;
+	const char *kernel_path; /* NULL with firmware_path */
 	const char *initrd_path; /* NULL: none */
+	/* A BIOS image to boot through (machine/firmware.h) instead of a kernel; NULL: none. */
+	const char *firmware_path;
 	const char *cmdline;     /* never NULL */
 	int ncpus;
 	uint64_t ram_size;
@@ -60,6 +63,7 @@ struct machine_config {
 	const struct snap_reader *restore;
 	uint64_t restore_kernel_size, restore_initrd_size; /* for fw_cfg */
 	bool virtio_rng; /* --device virtio-rng: a virtio-rng-pci device */
+	uint8_t uuid[16]; /* the VM's UUID (SMBIOS, fw_cfg), RFC 4122 byte order */
 	struct machine_disk disks[MACHINE_MAX_DISKS]; /* virtio-blk-pci, in PCI order */
 	int ndisks;
 };
@@ -85,6 +89,8 @@ struct machine {
 	struct bus bus;
 	struct irq_sink irq;
 	uint64_t kernel_size, initrd_size; /* as loaded, for fw_cfg and snapshots */
+	void *fw_rom; /* the firmware image behind its read-only slot, or NULL */
+	size_t fw_rom_size;
 
 	int ncpus;
 	struct vcpu **vcpus;
@@ -94,6 +100,7 @@ struct machine {
 	struct rtc *rtc;
 	struct acpi_pm *pm;
 	struct debug_exit *debug_exit;
+	struct debugcon *debugcon; /* with firmware only */
 	struct fw_cfg *fw_cfg;
 	struct pci_host *pci;
 

@@ -112,6 +112,12 @@ int vmsnap_save(struct machine *m, const char *path, char *err, size_t errlen)
 		free(cfg);
 		return -EBUSY;
 	}
+	if (m->cfg->firmware_path) {
+		/* The ROM slot and what the firmware set up are not in the format yet. */
+		snprintf(err, errlen, "snapshots of a VM booted through firmware are not supported yet");
+		free(cfg);
+		return -ENOTSUP;
+	}
 	if (m->rng_pci || m->cfg->ndisks) {
 		/* Their PCI and transport state is not in the format yet. */
 		snprintf(err, errlen, "snapshots of a VM with virtio devices are not supported yet");

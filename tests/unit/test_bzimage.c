@@ -285,7 +285,7 @@ static void test_large_guest(void **state)
 	assert_int_equal(tg8(&g, ZP + 0x1e8), 5);
 	assert_int_equal(tg64(&g, ZP + 0x2d0 + 3 * 20 + 8), LAYOUT_MMIO_HOLE - LAYOUT_HIMEM);
 	assert_int_equal(tg64(&g, ZP + 0x2d0 + 4 * 20), LAYOUT_4G);
-	assert_int_equal(tg64(&g, ZP + 0x2d0 + 4 * 20 + 8), 3072 * MiB);
+	assert_int_equal(tg64(&g, ZP + 0x2d0 + 4 * 20 + 8), 6144 * MiB - LAYOUT_MMIO_HOLE);
 	assert_int_equal(tg32(&g, ZP + 0x2d0 + 4 * 20 + 16), E820_RAM);
 	assert_int_equal(tg32(&g, ZP + 0x218), 0x80000000 - sizeof(initrd));
 	assert_int_equal(tg32(&g, ZP + 0x0c0), 0);

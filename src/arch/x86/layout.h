@@ -14,19 +14,23 @@
  *   0x000a0000  VGA hole / option ROMs (not RAM in e820)
  *   0x000e0000  ACPI tables (RSDP first), then the MP table at 0x000f0000
  *   0x00100000  RAM; multiboot kernels load here, Linux at 16 MiB
- *   0xc0000000  MMIO hole (PCI, IOAPIC 0xfec00000, LAPIC 0xfee00000, firmware):
+ *   0xb0000000  MMIO hole (PCI, IOAPIC 0xfec00000, LAPIC 0xfee00000, firmware):
+ *     0xb0000000  where SeaBIOS puts ECAM on q35 (PCIEXBAR; 256 MiB), else free
  *     0xc0000000  PCI window for 32-bit memory BARs (512 MiB)
  *     0xe0000000  PCI ECAM, buses 0-255 (256 MiB; the MCFG table describes bus 0)
  *     0xf0000000  free up to the I/O APIC
- *   0x100000000 RAM above 4 GiB, when the guest has more than 3 GiB
+ *     0xfffc0000  the BIOS ROM with --firmware (up to 256 KiB, read-only), its
+ *                 last 128 KiB also copied to 0xe0000 (the shadow below 1 MiB)
+ *   0x100000000 RAM above 4 GiB, when the guest has more than 2.75 GiB
  *   then        PCI window for 64-bit BARs: 32 GiB from the first 1 GiB boundary
  *               after RAM (machine.c computes the base from the RAM size)
  *
  * Port I/O: PCI I/O BARs get 0xc000-0xffff; 0xcf8-0xcff is the PCI host.
  *
- * ECAM is not at q35's 0xb0000000: RAM runs up to 0xc0000000 here, so the window
- * has to sit inside the hole. Firmware that moves it through the host bridge's
- * PCIEXBAR must keep it clear of RAM.
+ * Low RAM ends at 0xb0000000 (2.75 GiB), as on QEMU's q35 for guests up to that
+ * size, so that firmware which moves ECAM there through the host bridge's
+ * PCIEXBAR (SeaBIOS does) finds no RAM under it. Without firmware, kvmm leaves
+ * ECAM at 0xe0000000.
  */
 #ifndef KVMM_ARCH_X86_LAYOUT_H
 #define KVMM_ARCH_X86_LAYOUT_H
@@ -49,7 +53,7 @@
 #define LAYOUT_MPTABLE_MAX  0x10000ULL
 #define LAYOUT_HIMEM        0x100000ULL
 #define LAYOUT_LINUX_LOAD   0x1000000ULL /* default LOAD_PHYSICAL_ADDR */
-#define LAYOUT_MMIO_HOLE    0xc0000000ULL
+#define LAYOUT_MMIO_HOLE    0xb0000000ULL
 #define LAYOUT_4G           0x100000000ULL
 #define LAYOUT_IOAPIC       0xfec00000ULL
 #define LAYOUT_LAPIC        0xfee00000ULL
@@ -58,6 +62,11 @@
 #define LAYOUT_PCI_MMIO32_SIZE 0x20000000ULL
 #define LAYOUT_PCI_ECAM        0xe0000000ULL
 #define LAYOUT_PCI_ECAM_SIZE   0x10000000ULL
+/* Where SeaBIOS puts ECAM on q35 (PCIEXBAR); kvmm starts firmware boots with it there. */
+#define LAYOUT_PCI_ECAM_FIRMWARE 0xb0000000ULL
+#define LAYOUT_BIOS_SHADOW      0xe0000ULL  /* the BIOS's last 128 KiB below 1 MiB */
+#define LAYOUT_BIOS_SHADOW_SIZE 0x20000ULL
+#define LAYOUT_FIRMWARE_MAX     0x40000ULL  /* ROM at 4 GiB - size, up to 256 KiB */
 #define LAYOUT_PCI_MMIO64_ALIGN (1ULL << 30)
 #define LAYOUT_PCI_MMIO64_SIZE (32ULL << 30)
 #define LAYOUT_PCI_IO          0xc000ULL

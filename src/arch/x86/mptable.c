@@ -5,6 +5,7 @@
  */
 #include "arch/x86/mptable.h"
 
+#include "arch/x86/fwtable.h"
 #include "arch/x86/layout.h"
 
 #include <errno.h>
@@ -51,33 +52,12 @@
 #define MP_ISA_IRQS   16
 #define MP_ALL_LAPICS 0xff
 
-static void put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)v;
-	p[1] = (uint8_t)(v >> 8);
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint8_t mp_checksum(const uint8_t *p, size_t n)
-{
-	uint8_t sum = 0;
-
-	for (size_t i = 0; i < n; i++)
-		sum = (uint8_t)(sum + p[i]);
-	return (uint8_t)(0 - sum);
-}
-
 /* Table 4-11: I/O interrupt entry, default polarity/trigger (conforms to the bus). */
 static uint8_t *mp_ioint(uint8_t *p, uint8_t type, uint8_t irq, uint8_t ioapic_id, uint8_t pin)
 {
 	p[0] = MP_ENTRY_IOINT;
 	p[1] = type;
-	put16(p + 2, 0);
+	fwtable_put16(p + 2, 0);
 	p[4] = MP_ISA_BUS_ID;
 	p[5] = irq;
 	p[6] = ioapic_id;
@@ -90,7 +70,7 @@ static uint8_t *mp_localint(uint8_t *p, uint8_t type, uint8_t lint)
 {
 	p[0] = MP_ENTRY_LOCALINT;
 	p[1] = type;
-	put16(p + 2, 0);
+	fwtable_put16(p + 2, 0);
 	p[4] = MP_ISA_BUS_ID;
 	p[5] = 0;
 	p[6] = MP_ALL_LAPICS;
@@ -126,15 +106,15 @@ int mptable_build(uint8_t *buf, size_t len, uint64_t gpa_base, int ncpus, uint8_
 	/* Configuration table header, 4.2, Table 4-2. */
 	h = buf + cfg;
 	memcpy(h, "PCMP", 4);
-	put16(h + 4, (uint16_t)cfg_len);
+	fwtable_put16(h + 4, (uint16_t)cfg_len);
 	h[6] = MP_SPEC_REV;
 	memcpy(h + 8, "KVMM    ", 8);	    /* OEM ID, space padded */
 	memcpy(h + 16, "KVMM        ", 12); /* product ID */
-	put32(h + 28, 0);		    /* no OEM table */
-	put16(h + 32, 0);
-	put16(h + 34, (uint16_t)nentries);
-	put32(h + 36, (uint32_t)LAYOUT_LAPIC); /* local APIC address */
-	put16(h + 40, 0);		       /* no extended table: length 0, checksum 0 */
+	fwtable_put32(h + 28, 0);	    /* no OEM table */
+	fwtable_put16(h + 32, 0);
+	fwtable_put16(h + 34, (uint16_t)nentries);
+	fwtable_put32(h + 36, (uint32_t)LAYOUT_LAPIC); /* local APIC address */
+	fwtable_put16(h + 40, 0);		       /* no extended table: length 0, checksum 0 */
 	h[42] = 0;
 
 	p = h + MP_HDR_LEN;
@@ -143,8 +123,8 @@ int mptable_build(uint8_t *buf, size_t len, uint64_t gpa_base, int ncpus, uint8_
 		p[1] = (uint8_t)i;
 		p[2] = MP_LAPIC_VERSION;
 		p[3] = MP_CPU_EN | (i == 0 ? MP_CPU_BP : 0);
-		put32(p + 4, MP_CPU_SIGNATURE);
-		put32(p + 8, MP_CPU_FEATURES);
+		fwtable_put32(p + 4, MP_CPU_SIGNATURE);
+		fwtable_put32(p + 8, MP_CPU_FEATURES);
 		p += MP_CPU_LEN;
 	}
 
@@ -159,7 +139,7 @@ int mptable_build(uint8_t *buf, size_t len, uint64_t gpa_base, int ncpus, uint8_
 	p[1] = ioapic_id;
 	p[2] = MP_IOAPIC_VERSION;
 	p[3] = 0x01; /* EN */
-	put32(p + 4, (uint32_t)ioapic_addr);
+	fwtable_put32(p + 4, (uint32_t)ioapic_addr);
 	p += MP_ENTRY_LEN;
 
 	/*
@@ -176,17 +156,17 @@ int mptable_build(uint8_t *buf, size_t len, uint64_t gpa_base, int ncpus, uint8_
 	p = mp_localint(p, MP_EXTINT, 0);
 	mp_localint(p, MP_NMI, 1);
 
-	h[7] = mp_checksum(h, cfg_len);
+	h[7] = fwtable_checksum(h, cfg_len);
 
 	/* Floating pointer structure, 4.1, Table 4-1. */
 	p = buf + fps;
 	memcpy(p, "_MP_", 4);
-	put32(p + 4, (uint32_t)(gpa_base + cfg));
+	fwtable_put32(p + 4, (uint32_t)(gpa_base + cfg));
 	p[8] = 1; /* length in 16-byte paragraphs */
 	p[9] = MP_SPEC_REV;
 	p[11] = 0; /* feature byte 1: 0 = a configuration table is present */
 	p[12] = 0; /* IMCRP clear: virtual wire mode, no IMCR */
-	p[10] = mp_checksum(p, MP_FPS_LEN);
+	p[10] = fwtable_checksum(p, MP_FPS_LEN);
 
 	*used = cfg + cfg_len;
 	return 0;
