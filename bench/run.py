@@ -28,6 +28,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+import bm_blk  # noqa: E402
 import bm_create  # noqa: E402
 import bm_density  # noqa: E402
 import bm_exits  # noqa: E402
@@ -36,7 +37,7 @@ import bm_snapshot  # noqa: E402
 import bm_startup  # noqa: E402
 from common import QEMU_VARIANTS, BenchError, find_qemu, kvmm_system, qemu_system  # noqa: E402
 
-MODULES = [bm_startup, bm_memory, bm_exits, bm_density, bm_create, bm_snapshot]
+MODULES = [bm_startup, bm_memory, bm_exits, bm_density, bm_create, bm_snapshot, bm_blk]
 SYSTEM_ORDER = ["kvmm"] + [f"qemu-{v}" for v in QEMU_VARIANTS]
 PLOTS = {  # plot key -> (file stem, title, y label, log scale, value scale)
     "startup": ("startup", "Start-up (median)", "ms, log scale (lower is better)", True, 1.0),
@@ -318,7 +319,7 @@ def main():
     kvmm = os.path.join(args.build, "kvmm")
     ctx = Context(args.build, args.smoke)
     missing = [p for p in [kvmm] + [ctx.guest(g) for g in ("hello", "exits", "exitloop", "idle",
-                                                            "memtouch")]
+                                                            "memtouch", "virtio_blk")]
                if not os.path.exists(p)]
     if missing:
         print(f"bench: missing {', '.join(missing)}: run make first", file=sys.stderr)

@@ -189,8 +189,13 @@ void pit_stop(void);
 unsigned int kit_smp_start(unsigned int n, uint64_t timeout_us);
 extern volatile uint32_t kit_aps_started;
 
-/* ---- PCI: bus 0 through ECAM (lib/pci.c) --------------------------------------- */
-/* kvmm's ECAM window (its ACPI MCFG table says so too); QEMU q35 uses 0xb0000000. */
+/* ---- PCI: bus 0 (lib/pci.c) ------------------------------------------------------ */
+/*
+ * Configuration space goes through the ECAM window of the ACPI MCFG table
+ * (kvmm: 0xe0000000, QEMU q35: 0xb0000000), else through mechanism #1 at
+ * ports 0xcf8/0xcfc (QEMU pc; opened in the I/O bitmap; offsets below 256),
+ * else through KIT_PCI_ECAM. Chosen at the first access.
+ */
 #define KIT_PCI_ECAM 0xe0000000ull
 #define PCI_CAP_VNDR 0x09
 #define PCI_CAP_MSIX 0x11
@@ -203,6 +208,10 @@ void kit_pci_write16(unsigned int slot, unsigned int off, uint16_t v);
 void kit_pci_write32(unsigned int slot, unsigned int off, uint32_t v);
 /* The first slot on bus 0 with vendor:device, or -1. */
 int kit_pci_find(uint16_t vendor, uint16_t device);
+/* The same from slot from on. */
+int kit_pci_find_next(uint16_t vendor, uint16_t device, unsigned int from);
+/* "ECAM" (base in *ecam_base) or "ports 0xcf8/0xcfc" (*ecam_base 0): how config space is reached. */
+const char *kit_pci_method(uint64_t *ecam_base);
 /* Config offset of the first capability with id after offset after (0: from the start), or 0. */
 uint8_t kit_pci_find_cap(unsigned int slot, uint8_t id, uint8_t after);
 /* Address of memory BAR bar (both halves of a 64-bit BAR); 0 for I/O or none. */
@@ -218,10 +227,15 @@ bool kit_map_mmio(uint64_t addr, uint64_t len);
 #define VIRTIO_STATUS_FEATURES_OK 8
 #define VIRTIO_STATUS_NEEDS_RESET 64
 #define VIRTIO_STATUS_FAILED      128
+#define VIRTIO_F_INDIRECT_DESC    (1ull << 28)
+#define VIRTIO_F_EVENT_IDX        (1ull << 29)
 #define VIRTIO_F_VERSION_1        (1ull << 32)
 #define VIRTIO_NO_VECTOR          0xffff
 #define VIRTQ_DESC_F_NEXT         1
 #define VIRTQ_DESC_F_WRITE        2
+#define VIRTQ_DESC_F_INDIRECT     4
+#define VIRTQ_AVAIL_F_NO_INTERRUPT 1
+#define VIRTQ_USED_F_NO_NOTIFY    1
 
 struct kit_virtio {
 	int slot;
@@ -235,6 +249,7 @@ struct kit_virtio {
 	uint8_t msix_cap;             /* 0: no MSI-X */
 	uint16_t msix_nvec;
 	volatile uint32_t *msix_table;
+	uint64_t offered, features;   /* by the device; negotiated (kit_virtio_init) */
 };
 
 struct virtq_desc {
@@ -250,6 +265,11 @@ struct kit_virtq {
 	volatile uint32_t *used;      /* flags | idx << 16, then {id, len} pairs */
 	uint16_t avail_idx, last_used, next_desc;
 	volatile uint16_t *notify;
+	/* kit_virtq_post/_get/_notify/_irq */
+	uint16_t free_head, num_free; /* the free list, linked through desc[].next */
+	uint16_t kicked_idx;          /* avail_idx at the last kit_virtq_notify */
+	bool event_idx;               /* VIRTIO_F_EVENT_IDX negotiated */
+	bool irq_off;                 /* no used-buffer notifications wanted */
 };
 
 struct kit_virtq_buf {
@@ -266,6 +286,8 @@ struct kit_virtq_buf {
  * where kvmm or firmware left them and enables memory decoding and bus
  * mastering. False if absent or malformed (printed). */
 bool kit_virtio_find(struct kit_virtio *v, uint16_t device_id);
+/* The same for the virtio device in slot (several of a kind: kit_pci_find_next). */
+bool kit_virtio_open(struct kit_virtio *v, unsigned int slot);
 /* Re-reads the BARs and the structure addresses after the guest moved a BAR. */
 bool kit_virtio_remap(struct kit_virtio *v);
 /* Common configuration registers by offset (virtio 1.2, 4.1.4.3), natural widths. */
@@ -278,8 +300,13 @@ void kit_virtio_write32(struct kit_virtio *v, unsigned int off, uint32_t val);
 uint8_t kit_virtio_status(struct kit_virtio *v);
 void kit_virtio_set_status(struct kit_virtio *v, uint8_t status);
 /* Reset, ACKNOWLEDGE, DRIVER, features (offered & wanted), FEATURES_OK; false if
- * the device offers less than required or refuses FEATURES_OK. */
+ * the device offers less than required or refuses FEATURES_OK. Leaves the
+ * offer in v->offered and what was accepted in v->features. */
 bool kit_virtio_init(struct kit_virtio *v, uint64_t wanted, uint64_t required);
+/* Device configuration at off, width 1, 2 or 4 bytes / 8 bytes, consistent per
+ * config_generation; 0 without a device configuration structure. */
+uint32_t kit_virtio_cfg(struct kit_virtio *v, unsigned int off, unsigned int width);
+uint64_t kit_virtio_cfg64(struct kit_virtio *v, unsigned int off);
 /* Enables MSI-X and points table entry `entry` at vector on APIC ID dest (unmasked). */
 bool kit_virtio_msix(struct kit_virtio *v, unsigned int entry, uint8_t vector, uint8_t dest);
 /* Sets up queue index with size entries (0: the device's maximum) in mem
@@ -294,6 +321,135 @@ uint16_t kit_virtq_add(struct kit_virtq *q, const struct kit_virtq_buf *bufs, un
 void kit_virtq_kick(struct kit_virtq *q);
 /* Takes the next used element, polling until timeout_us; false on timeout. */
 bool kit_virtq_wait(struct kit_virtq *q, uint64_t timeout_us, uint32_t *id, uint32_t *len);
+
+/*
+ * The other way to drive a queue (do not mix it with _add/_wait on one queue
+ * between setups): descriptors from a free list, so requests may complete in
+ * any order. kit_virtq_post publishes a chain of n buffers, as one indirect
+ * descriptor pointing at table (n entries, 16-byte aligned, the caller's
+ * until the chain is used; needs VIRTIO_F_INDIRECT_DESC) when table is not
+ * NULL; returns the head, or -1 without enough free descriptors. It does not
+ * notify: kit_virtq_notify does, unless the device suppressed notifications
+ * (VIRTQ_USED_F_NO_NOTIFY, or avail_event with the event index), and says
+ * whether it did. kit_virtq_get takes the next used element without waiting
+ * and frees its descriptors. kit_virtq_irq asks for used-buffer
+ * notifications or not (VIRTQ_AVAIL_F_NO_INTERRUPT or used_event).
+ */
+int kit_virtq_post(struct kit_virtq *q, const struct kit_virtq_buf *bufs, unsigned int n,
+		   volatile struct virtq_desc *table);
+bool kit_virtq_notify(struct kit_virtq *q);
+bool kit_virtq_get(struct kit_virtq *q, uint32_t *id, uint32_t *len);
+void kit_virtq_irq(struct kit_virtq *q, bool on);
+
+/* ---- virtio-blk driver (lib/blk.c; virtio 1.2, 5.2) ------------------------------ */
+#define VIRTIO_ID_BLOCK           2
+#define KIT_BLK_F_SEG_MAX         (1ull << 2)
+#define KIT_BLK_F_RO              (1ull << 5)
+#define KIT_BLK_F_BLK_SIZE        (1ull << 6)
+#define KIT_BLK_F_FLUSH           (1ull << 9)
+#define KIT_BLK_F_MQ              (1ull << 12)
+#define KIT_BLK_F_DISCARD         (1ull << 13)
+#define KIT_BLK_F_WRITE_ZEROES    (1ull << 14)
+#define VIRTIO_BLK_T_IN           0
+#define VIRTIO_BLK_T_OUT          1
+#define VIRTIO_BLK_T_FLUSH        4
+#define VIRTIO_BLK_T_GET_ID       8
+#define VIRTIO_BLK_T_DISCARD      11
+#define VIRTIO_BLK_T_WRITE_ZEROES 13
+#define VIRTIO_BLK_S_OK           0
+#define VIRTIO_BLK_S_IOERR        1
+#define VIRTIO_BLK_S_UNSUPP       2
+#define VIRTIO_BLK_ID_BYTES       20
+#define VIRTIO_BLK_FLAG_UNMAP     1u /* discard / write zeroes segment flags */
+/* Configuration space offsets (5.2.4). */
+#define KIT_BLK_CFG_CAPACITY          0
+#define KIT_BLK_CFG_SEG_MAX           12
+#define KIT_BLK_CFG_BLK_SIZE          20
+#define KIT_BLK_CFG_NUM_QUEUES        34
+#define KIT_BLK_CFG_MAX_DISCARD_SECTORS 36
+#define KIT_BLK_CFG_MAX_DISCARD_SEG   40
+#define KIT_BLK_CFG_DISCARD_ALIGN     44
+#define KIT_BLK_CFG_MAX_WZ_SECTORS    48
+#define KIT_BLK_CFG_MAX_WZ_SEG        52
+#define KIT_BLK_CFG_WZ_MAY_UNMAP      56
+
+#define KIT_BLK_MAX_QUEUES 4
+#define KIT_BLK_QSIZE      256 /* entries asked for per queue (less if the device says so) */
+#define KIT_BLK_MAX_PIECES 64  /* data descriptors per request */
+/* Bytes of ring memory kit_blk_start needs per queue (4 KiB aligned). */
+#define KIT_BLK_RING_MEM   KIT_VIRTQ_MEM(KIT_BLK_QSIZE)
+
+struct kit_blk_hdr {
+	uint32_t type, reserved;
+	uint64_t sector;
+};
+
+struct kit_blk_seg { /* DISCARD / WRITE_ZEROES data */
+	uint64_t sector;
+	uint32_t num_sectors, flags;
+};
+
+/* One request: the caller fills the first part and keeps it in RAM until done. */
+struct kit_blk_req {
+	uint32_t type;          /* VIRTIO_BLK_T_* */
+	uint64_t sector;
+	uint8_t *data;          /* IN/OUT/GET_ID data, DISCARD/WRITE_ZEROES segments */
+	uint32_t bytes;         /* 0: none (FLUSH) */
+	unsigned int pieces;    /* data descriptors, 1..KIT_BLK_MAX_PIECES, of uneven lengths */
+	bool split_header;      /* the header as two 8-byte descriptors */
+	bool status_in_data;    /* IN/GET_ID: the status byte is data[bytes], in the last data buffer */
+	bool indirect;          /* the chain in table (needs VIRTIO_F_INDIRECT_DESC) */
+	uint64_t tag;           /* the caller's */
+	/* Set by the driver. */
+	volatile bool done;
+	volatile uint8_t status;
+	uint32_t used_len;
+	struct kit_blk_hdr hdr;
+	volatile struct virtq_desc table[KIT_BLK_MAX_PIECES + 3] __attribute__((aligned(16)));
+};
+
+struct kit_blk_queue {
+	struct kit_virtq vq;
+	struct kit_blk_req *by_head[KIT_BLK_QSIZE];
+	unsigned int inflight;
+	uint64_t posted, kicks; /* requests posted, notifications sent */
+};
+
+struct kit_blk {
+	struct kit_virtio v;
+	uint64_t capacity;      /* 512-byte sectors */
+	uint32_t seg_max, blk_size;
+	uint16_t num_queues;    /* the device's (1 without VIRTIO_BLK_F_MQ) */
+	uint32_t max_discard_sectors, max_discard_seg, discard_align;
+	uint32_t max_wz_sectors, max_wz_seg;
+	uint8_t wz_may_unmap;
+	unsigned int nq;        /* queues set up */
+	bool irq;               /* MSI-X used-buffer notifications asked for */
+	struct kit_blk_queue q[KIT_BLK_MAX_QUEUES];
+};
+
+/* kit_virtio_open for the device in slot. */
+bool kit_blk_open(struct kit_blk *b, unsigned int slot);
+/*
+ * Resets the device, negotiates wanted (& offered), reads the configuration,
+ * sets up nq queues (0 or more than the device has: all, at most
+ * KIT_BLK_MAX_QUEUES) in ring_mem (nq * KIT_BLK_RING_MEM bytes, 4 KiB
+ * aligned), with MSI-X (queue i on vector msix_vector + i, configuration on
+ * msix_vector + nq, to APIC ID dest) or no interrupts (msix_vector < 0), then
+ * DRIVER_OK. False with the reason printed.
+ */
+bool kit_blk_start(struct kit_blk *b, uint64_t wanted, unsigned int nq, void *ring_mem,
+		   int msix_vector, uint8_t dest);
+/* Publishes r on queue qi (no notification); false when the ring is too full for it. */
+bool kit_blk_post(struct kit_blk *b, unsigned int qi, struct kit_blk_req *r);
+/* Notifies the device of what was posted on qi, unless it suppressed notifications. */
+void kit_blk_kick(struct kit_blk *b, unsigned int qi);
+/* Marks the requests the device completed on qi done; returns how many. */
+unsigned int kit_blk_reap(struct kit_blk *b, unsigned int qi);
+/* Reaps until r is done; false after timeout_us. */
+bool kit_blk_wait(struct kit_blk *b, unsigned int qi, struct kit_blk_req *r, uint64_t timeout_us);
+/* Posts, kicks and waits: r's status byte, or -1 on a timeout. */
+int kit_blk_sync(struct kit_blk *b, unsigned int qi, struct kit_blk_req *r, uint64_t timeout_us);
 
 /* ---- locks (ring 3) ------------------------------------------------------------ */
 struct kit_lock {

@@ -3,8 +3,11 @@
  * A minimal ring-3 virtio driver for test guests: the modern PCI transport
  * (virtio 1.2, 4.1: vendor capabilities 4.1.4, common configuration 4.1.4.3,
  * notifications 4.1.4.4, MSI-X 4.1.5.1.2), device initialization (3.1.1) and
- * the driver side of a split virtqueue (2.7) without indirect descriptors or
- * event index. Rings and buffers are guest-physical = virtual (identity map).
+ * the driver side of a split virtqueue (2.7). kit_virtq_add/_wait hand out
+ * descriptors in ring order for drivers whose requests complete in order;
+ * kit_virtq_post/_get keep a free list (completions in any order), can use
+ * an indirect table (2.7.5.3) and the event index (2.7.7, 2.7.10) when
+ * negotiated. Rings and buffers are guest-physical = virtual (identity map).
  */
 #include "kit.h"
 
@@ -29,6 +32,7 @@
 #define CC_GFSELECT 0x08
 #define CC_GF	    0x0c
 #define CC_STATUS   0x14
+#define CC_CFGGEN   0x15
 #define CC_QSELECT  0x16
 #define CC_QSIZE    0x18
 #define CC_QMSIX    0x1a
@@ -128,14 +132,19 @@ bool kit_virtio_remap(struct kit_virtio *v)
 
 bool kit_virtio_find(struct kit_virtio *v, uint16_t device_id)
 {
-	unsigned int slot;
+	int slot = kit_pci_find(0x1af4, (uint16_t)(0x1040 + device_id));
+
+	memset(v, 0, sizeof(*v));
+	v->slot = -1;
+	return slot >= 0 && kit_virtio_open(v, (unsigned int)slot);
+}
+
+bool kit_virtio_open(struct kit_virtio *v, unsigned int slot)
+{
 	uint8_t cap = 0;
 
 	memset(v, 0, sizeof(*v));
-	v->slot = kit_pci_find(0x1af4, (uint16_t)(0x1040 + device_id));
-	if (v->slot < 0)
-		return false;
-	slot = (unsigned int)v->slot;
+	v->slot = (int)slot;
 	while ((cap = kit_pci_find_cap(slot, PCI_CAP_VNDR, cap))) {
 		switch (kit_pci_read8(slot, cap + CAP_CFG_TYPE)) {
 		case 1:
@@ -197,7 +206,41 @@ bool kit_virtio_init(struct kit_virtio *v, uint64_t wanted, uint64_t required)
 	kit_virtio_write32(v, CC_GF, (uint32_t)(wanted >> 32));
 	kit_virtio_set_status(v,
 			      VIRTIO_STATUS_ACK | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK);
+	v->offered = offered;
+	v->features = wanted;
 	return kit_virtio_status(v) & VIRTIO_STATUS_FEATURES_OK;
+}
+
+/* Device configuration reads, retried until config_generation holds still (4.1.4.3.1). */
+uint32_t kit_virtio_cfg(struct kit_virtio *v, unsigned int off, unsigned int width)
+{
+	uint32_t val;
+	uint8_t gen;
+
+	if (!v->device)
+		return 0;
+	do {
+		gen = kit_virtio_read8(v, CC_CFGGEN);
+		val = width == 1   ? *(volatile uint8_t *)(v->device + off)
+		      : width == 2 ? *(volatile uint16_t *)(v->device + off)
+				   : *(volatile uint32_t *)(v->device + off);
+	} while (kit_virtio_read8(v, CC_CFGGEN) != gen);
+	return val;
+}
+
+uint64_t kit_virtio_cfg64(struct kit_virtio *v, unsigned int off)
+{
+	uint32_t lo, hi;
+	uint8_t gen;
+
+	if (!v->device)
+		return 0;
+	do {
+		gen = kit_virtio_read8(v, CC_CFGGEN);
+		lo = *(volatile uint32_t *)(v->device + off);
+		hi = *(volatile uint32_t *)(v->device + off + 4);
+	} while (kit_virtio_read8(v, CC_CFGGEN) != gen);
+	return lo | (uint64_t)hi << 32;
 }
 
 bool kit_virtio_msix(struct kit_virtio *v, unsigned int entry, uint8_t vector, uint8_t dest)
@@ -237,6 +280,10 @@ bool kit_virtq_setup(struct kit_virtio *v, struct kit_virtq *q, uint16_t index, 
 	q->desc = (volatile struct virtq_desc *)m;
 	q->avail = (volatile uint16_t *)(m + 16u * size);
 	q->used = (volatile uint32_t *)(m + ((size * 18u + 6u + 4095u) & ~4095u));
+	q->event_idx = (v->features & VIRTIO_F_EVENT_IDX) != 0;
+	q->num_free = size;
+	for (uint16_t i = 0; i < size; i++)
+		q->desc[i].next = (uint16_t)(i + 1u);
 	noff = kit_virtio_read16(v, CC_QNOFF);
 	q->notify = (volatile uint16_t *)(v->notify + (uint32_t)noff * v->notify_mult);
 	kit_virtio_write16(v, CC_QSIZE, size);
@@ -292,4 +339,103 @@ bool kit_virtq_wait(struct kit_virtq *q, uint64_t timeout_us, uint32_t *id, uint
 	*id = q->used[1 + 2 * slot];
 	*len = q->used[2 + 2 * slot];
 	return true;
+}
+
+/* used->ring[size].avail_event and avail->ring[size].used_event (2.7.7, 2.7.10). */
+static volatile uint16_t *avail_event(struct kit_virtq *q)
+{
+	return (volatile uint16_t *)q->used + 2 + 4 * (unsigned int)q->size;
+}
+
+static volatile uint16_t *used_event(struct kit_virtq *q)
+{
+	return q->avail + 2 + q->size;
+}
+
+int kit_virtq_post(struct kit_virtq *q, const struct kit_virtq_buf *bufs, unsigned int n,
+		   volatile struct virtq_desc *table)
+{
+	unsigned int need = table ? 1 : n;
+	uint16_t head = q->free_head, d = head, last = head;
+
+	if (!n || need > q->num_free)
+		return -1;
+	if (table) {
+		for (unsigned int i = 0; i < n; i++) {
+			table[i].addr = bufs[i].addr;
+			table[i].len = bufs[i].len;
+			table[i].flags = (uint16_t)((bufs[i].writable ? VIRTQ_DESC_F_WRITE : 0) |
+						    (i + 1 < n ? VIRTQ_DESC_F_NEXT : 0));
+			table[i].next = (uint16_t)(i + 1);
+		}
+		q->desc[head].addr = (uint64_t)(uintptr_t)table;
+		q->desc[head].len = 16u * n;
+		q->desc[head].flags = VIRTQ_DESC_F_INDIRECT;
+	} else {
+		/* The free list is linked through next: a chain taken off it is linked already. */
+		for (unsigned int i = 0; i < n; i++) {
+			last = d;
+			q->desc[d].addr = bufs[i].addr;
+			q->desc[d].len = bufs[i].len;
+			q->desc[d].flags = (uint16_t)((bufs[i].writable ? VIRTQ_DESC_F_WRITE : 0) |
+						      (i + 1 < n ? VIRTQ_DESC_F_NEXT : 0));
+			d = q->desc[d].next;
+		}
+	}
+	q->free_head = q->desc[last].next;
+	q->num_free = (uint16_t)(q->num_free - need);
+	q->avail[2 + q->avail_idx % q->size] = head;
+	fence(); /* the entry before the index (2.7.13) */
+	q->avail[1] = ++q->avail_idx;
+	return head;
+}
+
+bool kit_virtq_get(struct kit_virtq *q, uint32_t *id, uint32_t *len)
+{
+	unsigned int slot;
+	uint16_t d, n = 1;
+
+	if ((uint16_t)(q->used[0] >> 16) == q->last_used)
+		return false;
+	fence(); /* the index before the element */
+	slot = q->last_used++ % q->size;
+	*id = q->used[1 + 2 * slot];
+	*len = q->used[2 + 2 * slot];
+	/* With the event index: the next interrupt at the next element, or half the ring away. */
+	if (q->event_idx)
+		*used_event(q) = (uint16_t)(q->last_used + (q->irq_off ? 0x7fffu : 0u));
+	if (*id >= q->size)
+		return true; /* not ours: nothing to free */
+	for (d = (uint16_t)*id; q->desc[d].flags & VIRTQ_DESC_F_NEXT; d = q->desc[d].next)
+		n++;
+	q->desc[d].next = q->free_head;
+	q->free_head = (uint16_t)*id;
+	q->num_free = (uint16_t)(q->num_free + n);
+	return true;
+}
+
+void kit_virtq_irq(struct kit_virtq *q, bool on)
+{
+	q->irq_off = !on;
+	if (q->event_idx)
+		*used_event(q) = (uint16_t)(q->last_used + (on ? 0u : 0x7fffu));
+	else
+		q->avail[0] = on ? 0 : VIRTQ_AVAIL_F_NO_INTERRUPT;
+	fence();
+}
+
+bool kit_virtq_notify(struct kit_virtq *q)
+{
+	uint16_t old = q->kicked_idx, now = q->avail_idx;
+	bool kick;
+
+	fence(); /* the avail idx before reading the device's suppression fields */
+	if (q->event_idx)
+		kick = (uint16_t)(now - *avail_event(q) - 1u) < (uint16_t)(now - old);
+	else
+		kick = !(q->used[0] & VIRTQ_USED_F_NO_NOTIFY);
+	q->kicked_idx = now;
+	if (kick)
+		*q->notify = q->index;
+	return kick;
 }
