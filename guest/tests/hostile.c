@@ -4,7 +4,7 @@
  * devices kvmm emulates, to check that kvmm keeps running (or stops the VM with
  * a clear guest-crash report) and never crashes. tests/integration/test_hostile.py
  * runs each mode. Command line:
- *   mode=ports|fwcfg|mmio|mmioinsn|uart|race|resetloop|sipi|all
+ *   mode=ports|fwcfg|mmio|mmioinsn|uart|race|resetloop|sipi|pci|all
  *                 (all = ports fwcfg mmio uart, in that order)
  *   seed=N        random seed (default 1: runs are reproducible)
  *   passes=N      ports: patterns per port in the sweep of all 65536 ports (default 1)
@@ -22,8 +22,17 @@
  * and exits 3; a bad argument exits 6. resetloop never ends by itself; some
  * sipi and mmioinsn cases end with kvmm stopping the VM (guest crash, status 2).
  *
- * New hostile modes (PCI BARs, virtio queues) go into the modes[] table at the
- * bottom: one function each.
+ * mode=pci (run it with PCI devices: --device virtio-rng, --disk ...): for every
+ * device on bus 0, programs each memory BAR over RAM (address 0 and the image
+ * at 1 MiB), over the I/O APIC and the LAPIC, over the ECAM window, over
+ * another device's BAR, at the top of 4 GiB and (64-bit BARs) far above any
+ * RAM, with decoding enabled, touching each placement; writes every
+ * configuration dword with random values and puts them back; then checks that
+ * RAM, the LAPIC and the devices (vendor ID, the virtio common configuration's
+ * num_queues) read as before. Bad descriptors per virtio device are in the
+ * virtio_rng and virtio_blk guests' hostile modes.
+ *
+ * New hostile modes go into the modes[] table at the bottom: one function each.
  *
  * Accesses the port sweep leaves out or tames, because they would end the run
  * legitimately rather than test anything (all other ports and values are hit):
@@ -40,8 +49,8 @@
  *   - 0x92 (port A, fast reset on many chipsets; not emulated yet): bit 0 cleared.
  *   - PCI configuration writes (0xcfc-0xcff while our last dword at 0xcf8 enabled
  *     a cycle on bus 0, where the devices are): skipped, and mode=mmio only reads
- *     the ECAM window. Programming BARs and config registers is for a PCI mode
- *     of its own (to come); other buses and disabled cycles are hit.
+ *     the ECAM window. Programming BARs and config registers is mode=pci's;
+ *     other buses and disabled cycles are hit.
  *   - fw_cfg DMA (dword writes to 0x518, with the high half from 0x514): a write
  *     whose descriptor address would lie in guest RAM is skipped, as kvmm would
  *     legitimately write into the guest's own memory; mode=fwcfg feeds it bad
@@ -1369,6 +1378,213 @@ static void mode_race(void)
 	check_fw_cfg();
 }
 
+/* ---- PCI: BARs where they must not be ------------------------------------------------- */
+#define PCI_COMMAND	0x04
+#define PCI_CMD_MEMORY	0x2
+#define PCI_BAR0	0x10
+#define PCI_BAR_MEM64	0x4
+#define PCI_BAR_IO	0x1
+#define PCI_MAX_SLOT	32
+
+struct pci_fn {
+	unsigned int slot;
+	uint32_t saved[64]; /* config dwords 0x00-0xff as found */
+	uint64_t bar_size[6];
+	bool bar64[6];
+	uint64_t probe_addr; /* a BAR to read through afterwards (BAR 4 on virtio), or 0 */
+	uint16_t probe_val;
+};
+
+static struct pci_fn pci_fns[PCI_MAX_SLOT];
+
+/* A RAM read the compiler cannot see through (address 0 is RAM here, not NULL). */
+static uint64_t peek64(uint64_t addr)
+{
+	uint64_t v;
+	__asm__ volatile("movq (%1), %0" : "=r"(v) : "r"(addr) : "memory");
+	return v;
+}
+static unsigned int pci_nfns;
+
+static uint64_t bar_get(unsigned int slot, unsigned int bar, bool is64)
+{
+	uint64_t v = kit_pci_read32(slot, PCI_BAR0 + 4 * bar) & ~0xfull;
+	if (is64)
+		v |= (uint64_t)kit_pci_read32(slot, PCI_BAR0 + 4 * bar + 4) << 32;
+	return v;
+}
+
+static void bar_set(unsigned int slot, unsigned int bar, bool is64, uint64_t addr)
+{
+	kit_pci_write32(slot, PCI_BAR0 + 4 * bar, (uint32_t)addr);
+	if (is64)
+		kit_pci_write32(slot, PCI_BAR0 + 4 * bar + 4, (uint32_t)(addr >> 32));
+}
+
+/* Sizes every memory BAR the way firmware does (all ones, read back), decoding off. */
+static void pci_scan(void)
+{
+	for (unsigned int slot = 1; slot < PCI_MAX_SLOT; slot++) {
+		struct pci_fn *f = &pci_fns[pci_nfns];
+
+		if (kit_pci_read16(slot, 0) == 0xffff)
+			continue;
+		f->slot = slot;
+		for (unsigned int i = 0; i < 64; i++)
+			f->saved[i] = kit_pci_read32(slot, 4 * i);
+		kit_pci_write16(slot, PCI_COMMAND, (uint16_t)(f->saved[1] & ~3u));
+		for (unsigned int b = 0; b < 6; b++) {
+			uint32_t lo = f->saved[4 + b];
+			uint64_t mask;
+
+			if (lo & PCI_BAR_IO)
+				continue;
+			f->bar64[b] = lo & PCI_BAR_MEM64;
+			bar_set(slot, b, f->bar64[b], ~0ull);
+			mask = bar_get(slot, b, f->bar64[b]);
+			/* An unimplemented BAR reads back 0 (PCI 3.0, 6.2.5.1). */
+			if (!f->bar64[b] && mask)
+				mask |= 0xffffffff00000000ull;
+			f->bar_size[b] = mask ? ~mask + 1 : 0;
+			bar_set(slot, b, f->bar64[b],
+				(uint64_t)f->saved[4 + b] | (f->bar64[b] ? (uint64_t)f->saved[5 + b] << 32 : 0));
+			if (f->bar64[b])
+				b++;
+		}
+		kit_pci_write16(slot, PCI_COMMAND, (uint16_t)f->saved[1]);
+		/* virtio: num_queues in the common configuration, BAR 4 offset 0x12 (kvmm's layout). */
+		if ((f->saved[0] & 0xffff) == 0x1af4 && f->bar_size[4]) {
+			f->probe_addr = bar_get(slot, 4, f->bar64[4]);
+			if (f->probe_addr && f->probe_addr + 0x14 <= 0x100000000ull) {
+				kit_pci_write16(slot, PCI_COMMAND, (uint16_t)(f->saved[1] | PCI_CMD_MEMORY));
+				f->probe_val = *(volatile uint16_t *)(uintptr_t)(f->probe_addr + 0x12);
+			} else {
+				f->probe_addr = 0;
+			}
+		}
+		printf("hostile: pci slot %u id %04x:%04x bars", slot, f->saved[0] & 0xffff,
+		       f->saved[0] >> 16);
+		for (unsigned int b = 0; b < 6; b++)
+			if (f->bar_size[b])
+				printf(" %u:0x%lx", b, f->bar_size[b]);
+		printf("\n");
+		pci_nfns++;
+	}
+}
+
+/* Reads (and where it is not RAM or an APIC, writes) a few places of a BAR at addr. */
+static unsigned int bar_touch(uint64_t addr, uint64_t size, bool writes)
+{
+	unsigned int n = 0;
+
+	if (addr >= 0x100000000ull && !kit_map_mmio(addr & ~0x1fffffull, 0x400000))
+		return 0;
+	for (uint64_t off = 0; off < size && off < 0x4000; off += 0x1000, n++) {
+		volatile uint32_t *p = (volatile uint32_t *)(uintptr_t)(addr + off);
+
+		(void)peek64(addr + off);
+		if (writes)
+			*p = rnd();
+	}
+	return n;
+}
+
+static void mode_pci(void)
+{
+	uint64_t t0 = rdtsc(), lapic_before = lapic_read(LAPIC_ID), ram_before[2];
+	unsigned int placed = 0, touched = 0, cfg_writes = 0;
+	uint64_t low = low_ram_end();
+
+	pci_scan();
+	if (!pci_nfns) {
+		printf("hostile: FAIL pci: no device on bus 0 (run with --device/--disk)\n");
+		failed = true;
+		return;
+	}
+	ram_before[0] = peek64(0);
+	ram_before[1] = peek64(0x100000);
+	for (unsigned int i = 0; i < pci_nfns; i++) {
+		struct pci_fn *f = &pci_fns[i];
+
+		for (unsigned int b = 0; b < 6; b++) {
+			uint64_t size = f->bar_size[b], other = 0;
+
+			if (!size)
+				continue;
+			/* Another device's (or this one's other) BAR, as found. */
+			for (unsigned int j = 0; j < pci_nfns && !other; j++)
+				for (unsigned int ob = 0; ob < 6 && !other; ob++)
+					if ((j != i || ob != b) && pci_fns[j].bar_size[ob])
+						other = bar_get(pci_fns[j].slot, ob, pci_fns[j].bar64[ob]);
+			const struct {
+				uint64_t addr;
+				bool writes; /* not over RAM or an APIC */
+			} where[] = {
+				{0, false},
+				{0x100000, false},
+				{(low - size) & ~(size - 1), false},
+				{0xfec00000, false},
+				{0xfee00000, false},
+				{ECAM_BASE, false},
+				{other & ~(size - 1), true},
+				{(0x100000000ull - size), true},
+				{0xd0000000, true},
+				{f->bar64[b] ? 0x7f00000000ull : 0xc8000000, true},
+			};
+			for (size_t k = 0; k < sizeof(where) / sizeof(where[0]); k++) {
+				if (!f->bar64[b] && where[k].addr >= 0x100000000ull)
+					continue;
+				kit_pci_write16(f->slot, PCI_COMMAND, (uint16_t)(f->saved[1] & ~3u));
+				bar_set(f->slot, b, f->bar64[b], where[k].addr);
+				kit_pci_write16(f->slot, PCI_COMMAND,
+						(uint16_t)(f->saved[1] | PCI_CMD_MEMORY));
+				touched += bar_touch(where[k].addr, size, where[k].writes);
+				placed++;
+			}
+			if (f->bar64[b])
+				b++;
+		}
+		/* Every dword of configuration space, random values, decoding on and off. */
+		for (unsigned int off = 0; off < 0x100; off += 4, cfg_writes++)
+			kit_pci_write32(f->slot, off, rnd());
+		kit_pci_write16(f->slot, PCI_COMMAND, 0);
+		for (unsigned int off = 0x3c; off >= 0x10; off -= 4)
+			kit_pci_write32(f->slot, off, f->saved[off / 4]);
+		for (unsigned int off = 0x40; off < 0x100; off += 4)
+			kit_pci_write32(f->slot, off, f->saved[off / 4]);
+		kit_pci_write32(f->slot, PCI_COMMAND, f->saved[1]);
+	}
+	/* What the guest could not have changed through PCI must read as before. */
+	if (peek64(0) != ram_before[0] || peek64(0x100000) != ram_before[1]) {
+		printf("hostile: FAIL pci: RAM under a BAR changed\n");
+		failed = true;
+	}
+	if (lapic_read(LAPIC_ID) != lapic_before) {
+		printf("hostile: FAIL pci: the LAPIC under a BAR changed\n");
+		failed = true;
+	}
+	for (unsigned int i = 0; i < pci_nfns; i++) {
+		struct pci_fn *f = &pci_fns[i];
+		uint16_t v;
+
+		if (kit_pci_read32(f->slot, 0) != f->saved[0]) {
+			printf("hostile: FAIL pci: slot %u changed identity\n", f->slot);
+			failed = true;
+		}
+		if (!f->probe_addr)
+			continue;
+		v = *(volatile uint16_t *)(uintptr_t)(f->probe_addr + 0x12);
+		if (v != f->probe_val) {
+			printf("hostile: FAIL pci: slot %u num_queues 0x%x, was 0x%x\n", f->slot, v,
+			       f->probe_val);
+			failed = true;
+		}
+	}
+	printf("hostile: pci done (%u devices, %u placements, %u BAR pages touched, %u config "
+	       "writes, %lu ms)\n",
+	       pci_nfns, placed, touched, cfg_writes, ms_since(t0));
+}
+
 /* ---- modes ------------------------------------------------------------------------------ */
 static const struct {
 	const char *name;
@@ -1383,7 +1599,7 @@ static const struct {
 	{"resetloop", mode_resetloop, false},
 	{"sipi", mode_sipi, false},
 	{"race", mode_race, false},
-	/* To come: "pci" (BARs over RAM, each other, the LAPIC), "virtio" (bad descriptors). */
+	{"pci", mode_pci, false},
 };
 #define NR_MODES (sizeof(modes) / sizeof(modes[0]))
 

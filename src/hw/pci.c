@@ -145,11 +145,18 @@ void pci_bar_map_wanted(struct pci_bar *b)
 	rc = bus_register(d->host->bus, pci_bar_space(b), addr, b->size, pci_bar_io, b,
 			  d->info->name);
 	if (rc) {
-		if (b->refused != addr)
-			log_warn("pci",
-				 "%s (slot %d): BAR%d at 0x%" PRIx64 " (%" PRIu64
-				 " bytes) overlaps another range (%s); left unmapped",
-				 d->info->name, d->slot, b->index, addr, b->size, strerror(-rc));
+		/* A guest that keeps moving BARs onto other ranges must not flood the log. */
+		if (b->refused != addr) {
+			enum log_level lvl = d->overlap_warnings < PCI_OVERLAP_WARNINGS ? LOG_WARN
+											 : LOG_DEBUG;
+			log_msg(lvl, "pci",
+				"%s (slot %d): BAR%d at 0x%" PRIx64 " (%" PRIu64
+				" bytes) overlaps another range (%s); left unmapped%s",
+				d->info->name, d->slot, b->index, addr, b->size, strerror(-rc),
+				++d->overlap_warnings == PCI_OVERLAP_WARNINGS
+					? " (further overlaps of this device: debug level)"
+					: "");
+		}
 		b->refused = addr;
 		return;
 	}

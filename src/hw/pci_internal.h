@@ -92,8 +92,12 @@ struct pci_msix {
 	bool warned; /* set_vector failed once: say so once */
 };
 
+/* Refused BAR placements a device logs as warnings; later ones go to debug. */
+#define PCI_OVERLAP_WARNINGS 8
+
 struct pci_dev {
 	struct pci_host *host;
+	unsigned overlap_warnings; /* BAR placements refused and logged as warnings */
 	int slot;
 	const struct pci_dev_info *info;
 	const struct pci_dev_ops *ops;

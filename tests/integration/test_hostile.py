@@ -63,12 +63,15 @@ def check_stderr(err, r):
         expect(mark not in err, f"sanitizer report ({mark}) in kvmm's stderr", r)
 
 
-def hostile(ctx, cmdline, cpus=1, timeout=120):
-    """Runs kvmm with the hostile guest (--no-reboot); checks the promises every mode keeps."""
+def hostile(ctx, cmdline, cpus=1, timeout=120, extra=(), watch=()):
+    """Runs kvmm with the hostile guest (--no-reboot); checks the promises every mode keeps.
+    watch: more host files (disk images) that must not change."""
     ctx.need_kvm()
     files, hashes = host_files(ctx)
+    files = files + list(watch)
+    hashes.update({p: sha256(p) for p in watch})
     args = [ctx.kvmm, "run", "--kernel", files[0], "--initrd", files[1], "--memory", "64M",
-            "--cpus", str(cpus), "--no-reboot", "--cmdline", cmdline]
+            "--cpus", str(cpus), "--no-reboot", "--cmdline", cmdline] + list(extra)
     start = time.monotonic()
     try:
         p = subprocess.run(args, stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout)
@@ -106,6 +109,25 @@ def ports(ctx):
     legitimately reset or power off excepted), every pattern and string I/O on device ports."""
     r = hostile(ctx, "mode=ports", timeout=180)
     survived(r, "hostile: ports done", "hostile: fw_cfg still answers QEMU")
+
+
+@test(params=[1, 2])
+def pci_bars_misplaced(ctx, cpus):
+    """BARs of a virtio-rng and two virtio-blk devices over RAM, the APICs, ECAM, each other,
+    the top of 4 GiB and far above RAM, with decoding on; random configuration writes. RAM,
+    the LAPIC and the devices must read as before, and the disk images stay as they were."""
+    disks = []
+    for i in range(2):
+        path = os.path.join(ctx.tmp, f"disk{i}.img")
+        with open(path, "wb") as f:
+            f.write(os.urandom(1 << 20))
+        disks.append(path)
+    extra = ["--device", "virtio-rng", "--disk", disks[0], "--disk", disks[1] + ",readonly=on"]
+    r = hostile(ctx, "mode=pci", cpus, extra=extra, watch=disks)
+    survived(r, "hostile: pci done (3 devices")
+    # Refused placements are logged, but a device's warnings are capped (then debug level).
+    warned = r.err.count("overlaps another range")
+    expect(0 < warned <= 3 * 8, f"{warned} overlap warnings for 3 devices", r)
 
 
 @test()
