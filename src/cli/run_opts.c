@@ -50,7 +50,7 @@ static void run_usage(FILE *f)
 		"  -m, --memory SIZE     guest RAM; suffix K, M, G or T, a bare number is MiB\n"
 		"                        (default 256M, at least 4M). Memory is allocated as the\n"
 		"                        guest touches it.\n"
-		"      --disk path=FILE[,readonly=on][,serial=S][,queues=N]\n"
+		"      --disk path=FILE[,readonly=on][,serial=S][,queues=N][,boot=on]\n"
 		"                        add a virtio-blk disk (PCI) backed by the raw image FILE\n"
 		"                        (a regular file or block device, a multiple of 512\n"
 		"                        bytes). Repeatable: disks take PCI slots in the order\n"
@@ -58,7 +58,9 @@ static void run_usage(FILE *f)
 		"                        read-only and tells the guest so; serial=S (at most 20\n"
 		"                        characters) is what the guest reads as the disk's ID\n"
 		"                        (default: derived from the file's device and inode);\n"
-		"                        queues=N request queues, 1-64 (default 1). The image\n"
+		"                        queues=N request queues, 1-64 (default 1); boot=on: the\n"
+		"                        firmware boots this disk first (else the first one).\n"
+		"                        The image\n"
 		"                        is locked while kvmm runs (a write lock, or a read lock\n"
 		"                        with readonly=on), so another kvmm or QEMU cannot write\n"
 		"                        it meanwhile. --disk FILE is short for --disk path=FILE;\n"
@@ -168,6 +170,9 @@ static int run_parse_disk(const char *arg, struct run_options *o)
 				return run_usage_error(
 					"--disk '%s': serial= is longer than 20 characters", arg);
 			strcpy(d->serial, val);
+		} else if (!strcmp(key, "boot")) {
+			if (keyval_bool(val, &md->boot))
+				return run_usage_error("--disk '%s': boot= takes on or off", arg);
 		} else if (!strcmp(key, "queues") || !strcmp(key, "num-queues")) {
 			if (size_parse_uint(val, 1, MACHINE_DISK_MAX_QUEUES, &v))
 				return run_usage_error("--disk '%s': queues= takes a number from 1 to 64",
@@ -176,7 +181,7 @@ static int run_parse_disk(const char *arg, struct run_options *o)
 		} else {
 			fprintf(stderr,
 				"kvmm run: --disk '%s': unknown key '%s' (expected path, readonly, "
-				"serial or queues)\nTry 'kvmm run --help'.\n",
+				"serial, queues or boot)\nTry 'kvmm run --help'.\n",
 				arg, key);
 			return EXIT_USAGE;
 		}

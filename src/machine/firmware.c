@@ -38,8 +38,10 @@
 #include "arch/x86/layout.h"
 #include "arch/x86/smbios.h"
 #include "hw/fw_cfg.h"
+#include "hw/pci.h"
 #include "machine/machine.h"
 #include "util/log.h"
+#include "virtio/pci.h"
 
 #define FIRMWARE_ROM_SLOT    2
 #define FIRMWARE_ALIGN	     0x10000u /* QEMU's rule for -bios images, too */
@@ -167,6 +169,30 @@ static int firmware_add_tables(struct machine *m, const struct acpi_config *ac)
 	return rc;
 }
 
+/*
+ * "bootorder" (QEMU docs/specs/fw_cfg.rst; SeaBIOS src/boot.c): one
+ * OpenFirmware-style device path per line, most preferred first. SeaBIOS
+ * names a device on the root bus "/pci@i0cf8/" "*@SLOT" (SLOT in hex): the
+ * boot=on disks in their order, then the others, so PCI order decides among
+ * equals.
+ */
+static int firmware_add_bootorder(struct machine *m)
+{
+	char list[MACHINE_MAX_DISKS * 24 + 1];
+	size_t n = 0;
+
+	for (int pass = 0; pass < 2; pass++)
+		for (int i = 0; i < m->cfg->ndisks; i++) {
+			if (m->cfg->disks[i].boot != (pass == 0) || !m->blk_pci[i])
+				continue;
+			n += (size_t)snprintf(list + n, sizeof(list) - n, "/pci@i0cf8/*@%x\n",
+					      pci_dev_slot(virtio_pci_dev(m->blk_pci[i])));
+		}
+	if (!n)
+		return 0;
+	return fw_cfg_add_file(m->fw_cfg, "bootorder", list, n);
+}
+
 int firmware_setup_fw_cfg(struct machine *m, const struct acpi_config *ac)
 {
 	uint64_t low = e820_lowmem(m->cfg->ram_size), high = e820_highmem(m->cfg->ram_size);
@@ -179,7 +205,7 @@ int firmware_setup_fw_cfg(struct machine *m, const struct acpi_config *ac)
 	rc |= fw_cfg_add_file(m->fw_cfg, "etc/sercon-port", &sercon, sizeof(sercon));
 	rc |= fw_cfg_add_file(m->fw_cfg, "etc/boot-fail-wait", &fail_wait, sizeof(fail_wait));
 	rc |= fw_cfg_add_bytes(m->fw_cfg, FW_CFG_UUID, m->cfg->uuid, sizeof(m->cfg->uuid));
-	if (rc)
+	if (rc || firmware_add_bootorder(m))
 		return -ENOMEM;
 	return firmware_add_tables(m, ac);
 }

@@ -45,6 +45,7 @@ struct machine_disk {
 	struct block_dev *dev;
 	const char *serial; /* GET_ID; NULL: derived from the image (block_serial) */
 	unsigned queues;    /* request queues, 1..MACHINE_DISK_MAX_QUEUES */
+	bool boot;	    /* firmware boots this disk first (boot=on) */
 };
 
 #define MACHINE_DISK_MAX_QUEUES 64u

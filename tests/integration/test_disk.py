@@ -66,6 +66,7 @@ def disk_bad_image_refused(ctx, kind):
 
 @test(params=["path=", "path=x,readonly=maybe", "path=x,serial=123456789012345678901",
               "path=x,queues=0", "path=x,queues=65", "path=x,colour=red", "readonly=on",
+              "path=x,boot=maybe",
               "path=x,", ",path=x"])
 def disk_bad_option_is_usage_error(ctx, spec):
     r = ctx.kvmm_run(["--kernel", ctx.guest("hello"), "--disk", spec], need_kvm=False)
@@ -144,5 +145,5 @@ def disk_not_with_restore(ctx):
 @test()
 def disk_help(ctx):
     out = subprocess.run([ctx.kvmm, "run", "--help"], capture_output=True, text=True).stdout
-    for word in ("--disk path=FILE", "readonly=on", "serial=S", "queues=N"):
+    for word in ("--disk path=FILE", "readonly=on", "serial=S", "queues=N", "boot=on"):
         expect(word in out, f"--help does not document {word}")

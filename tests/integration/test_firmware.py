@@ -99,6 +99,20 @@ def firmware_second_disk_is_not_the_boot_disk(ctx):
 
 
 @test()
+def firmware_boot_on_picks_the_disk(ctx):
+    """boot=on puts a disk first in the firmware's boot order (fw_cfg bootorder): a blank
+    first disk and the boot sector on the second, which becomes drive 0x80."""
+    need_seabios()
+    blank = os.path.join(ctx.tmp, "blank.img")
+    with open(blank, "wb") as f:
+        f.truncate(1 << 20)
+    disk, line = bootsector_disk(ctx)
+    r = ctx.kvmm_run(["--disk", blank, "--disk", disk + ",boot=on", "--memory", "64M",
+                      "--no-reboot"], timeout=120)
+    expect_bootsector(r, line)
+
+
+@test()
 def firmware_no_bootable_disk(ctx):
     """A blank disk: SeaBIOS says so and resets after 5 s (etc/boot-fail-wait); with
     --no-reboot that ends the run with status 0."""
