@@ -23,10 +23,11 @@ class BenchError(Exception):
 class System:
     """How to start a VM on one system: kvmm, or QEMU with one machine type."""
 
-    def __init__(self, name, label, argv_fn):
+    def __init__(self, name, label, argv_fn, disk_argv_fn=None):
         self.name = name      # "kvmm", "qemu-pc", "qemu-microvm"
         self.label = label    # for tables and plots
         self._argv = argv_fn
+        self._disk_argv = disk_argv_fn
 
     @property
     def is_qemu(self):
@@ -39,6 +40,10 @@ class System:
     def argv(self, kernel, mem_mib, append="", extra=()):
         return self._argv(kernel, mem_mib, append, list(extra))
 
+    def disk_argv(self, disk, mem_mib):
+        """A PC booted from a raw disk image on virtio-blk through SeaBIOS, or None."""
+        return self._disk_argv(disk, mem_mib) if self._disk_argv else None
+
     def __repr__(self):
         return self.name
 
@@ -49,7 +54,10 @@ def kvmm_system(kvmm):
         if append:
             cmd += ["--cmdline", append]
         return cmd + extra
-    return System("kvmm", "kvmm", argv)
+
+    def disk_argv(disk, mem):
+        return [kvmm, "run", "--disk", disk, "--memory", f"{mem}M"]
+    return System("kvmm", "kvmm", argv, disk_argv)
 
 
 def qemu_system(qemu, machine):
@@ -61,7 +69,16 @@ def qemu_system(qemu, machine):
         if append:
             cmd += ["-append", append]
         return cmd + extra
-    return System(f"qemu-{machine}", f"QEMU -M {machine}", argv)
+
+    def disk_argv(disk, mem):
+        # SeaBIOS (QEMU's default firmware for pc and q35) and the same virtio disk.
+        return [qemu, "-accel", "kvm", "-M", machine, "-m", str(mem), "-nodefaults",
+                "-nographic", "-no-reboot", "-display", "none", "-monitor", "none",
+                "-serial", "stdio", "-device", "isa-debug-exit,iobase=0xf4,iosize=4",
+                "-drive", f"file={disk},if=none,id=d0,format=raw,cache=writeback",
+                "-device", "virtio-blk-pci,drive=d0,disable-legacy=on"]
+    return System(f"qemu-{machine}", f"QEMU -M {machine}", argv,
+                  disk_argv if machine in ("pc", "q35") else None)
 
 
 def find_qemu():

@@ -32,12 +32,14 @@ import bm_blk  # noqa: E402
 import bm_create  # noqa: E402
 import bm_density  # noqa: E402
 import bm_exits  # noqa: E402
+import bm_firmware  # noqa: E402
 import bm_memory  # noqa: E402
 import bm_snapshot  # noqa: E402
 import bm_startup  # noqa: E402
 from common import QEMU_VARIANTS, BenchError, find_qemu, kvmm_system, qemu_system  # noqa: E402
 
-MODULES = [bm_startup, bm_memory, bm_exits, bm_density, bm_create, bm_snapshot, bm_blk]
+MODULES = [bm_startup, bm_memory, bm_exits, bm_density, bm_create, bm_snapshot, bm_blk,
+           bm_firmware]
 SYSTEM_ORDER = ["kvmm"] + [f"qemu-{v}" for v in QEMU_VARIANTS]
 PLOTS = {  # plot key -> (file stem, title, y label, log scale, value scale)
     "startup": ("startup", "Start-up (median)", "ms, log scale (lower is better)", True, 1.0),
