@@ -4,7 +4,7 @@
 set -e
 PKGS="build-essential meson ninja-build pkg-config python3 clang
 libcmocka-dev libjansson-dev zlib1g-dev liblzma-dev libzstd-dev liblz4-dev libbz2-dev libseccomp-dev liburing-dev
-busybox-static cpio time acl seabios grub-pc-bin mtools"
+busybox-static cpio time acl seabios grub-pc-bin mtools qemu-utils"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

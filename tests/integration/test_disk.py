@@ -4,10 +4,11 @@ unreadable, empty, misaligned or locked image is refused with a message naming i
 status 66, bad option values with 64), and the image lock held for the process's life. What
 the guest does with the disk is tested by test_virtio_blk.py."""
 import os
+import shutil
 import subprocess
 import time
 
-from harness import expect, test
+from harness import Skip, expect, test
 
 EXIT_USAGE = 64
 EXIT_NOINPUT = 66
@@ -147,3 +148,36 @@ def disk_help(ctx):
     out = subprocess.run([ctx.kvmm, "run", "--help"], capture_output=True, text=True).stdout
     for word in ("--disk path=FILE", "readonly=on", "serial=S", "queues=N", "boot=on"):
         expect(word in out, f"--help does not document {word}")
+
+
+@test(params=["kvmm-holds", "qemu-holds"])
+def disk_lock_interop_with_qemu(ctx, who):
+    """kvmm's lock and QEMU's (qemu-io, from qemu-utils, locks bytes of the image with OFD
+    locks) exclude each other both ways: neither writes an image the other has open."""
+    if not shutil.which("qemu-io"):
+        raise Skip("qemu-io is not installed (package qemu-utils; make deps installs it)")
+    ctx.need_kvm()
+    path = image(ctx)
+    if who == "kvmm-holds":
+        holder = subprocess.Popen([ctx.kvmm, "run", "--kernel", ctx.guest("idle"), "--memory",
+                                   "32M", "--disk", path], stdin=subprocess.DEVNULL,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    else:
+        # qemu-io keeps the image open while it waits for commands on stdin.
+        holder = subprocess.Popen(["qemu-io", "-f", "raw", path], stdin=subprocess.PIPE,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        time.sleep(0.5)
+        expect(holder.poll() is None, "the holder did not keep the image open")
+        if who == "kvmm-holds":
+            p = subprocess.run(["qemu-io", "-f", "raw", "-c", "write 0 512", path],
+                               capture_output=True, text=True, timeout=30)
+            expect(p.returncode != 0 and "lock" in p.stderr,
+                   f"QEMU wrote an image kvmm uses: {p.returncode} {p.stderr}")
+        else:
+            r = hello(ctx, ["--disk", path])
+            expect(r.rc == EXIT_NOINPUT and "locked" in r.err,
+                   "kvmm opened an image QEMU has open", r)
+    finally:
+        holder.kill()
+        holder.wait()
