@@ -365,18 +365,23 @@ int pci_host_load(struct pci_host *h, struct state_reader *r, char *why, size_t 
 	uint32_t addr, version = state_get_u32(r);
 	uint64_t bar, size;
 	unsigned code;
+	bool bad = true;
 	int rc;
 
 	addr = state_get_u32(r);
 	bar = state_get_u64(r);
 	code = (unsigned)((bar & MCH_PCIEXBAR_LEN) >> MCH_PCIEXBAR_LEN_SHIFT);
 	size = PCI_ECAM_SIZE >> (code == 3 ? 0 : code);
-	if (r->error || version != PCI_HOST_STATE_VERSION || (addr & 3) ||
-	    bar !=
-		(bar & (MCH_PCIEXBAR_EN | MCH_PCIEXBAR_LEN | (MCH_PCIEXBAR_BASE & ~(size - 1))))) {
-		snprintf(why, whylen,
-			 "not host bridge state version %d, or values no guest can set",
-			 PCI_HOST_STATE_VERSION);
+	if (r->error || version != PCI_HOST_STATE_VERSION)
+		snprintf(why, whylen, "not host bridge state version %d", PCI_HOST_STATE_VERSION);
+	else if (addr & 3)
+		snprintf(why, whylen, "CONFIG_ADDRESS 0x%08x has bits 1:0 set", addr);
+	else if (bar !=
+		 (bar & (MCH_PCIEXBAR_EN | MCH_PCIEXBAR_LEN | (MCH_PCIEXBAR_BASE & ~(size - 1)))))
+		snprintf(why, whylen, "PCIEXBAR 0x%" PRIx64 " has bits no guest can set", bar);
+	else
+		bad = false;
+	if (bad) {
 		state_reader_fail(r);
 		return -EINVAL;
 	}
