@@ -190,8 +190,9 @@ static int pci_parse_header(struct pci_dev *d, struct state_reader *r, struct pc
 
 /*
  * The stored bytes at 0x40-0xff: the capability list (every capability's ID
- * and next pointer, and the whole MSI-X capability, which the layer keeps
- * elsewhere) is the device's and must match; the rest is what it stored.
+ * and next pointer, and the MSI-X capability's table and PBA locations) is the
+ * device's and must match; the rest is what it stored. The MSI-X table size
+ * is compared with the table itself.
  */
 static int pci_parse_stored(struct pci_dev *d, struct state_reader *r, struct pci_dev_loaded *s,
 			    char *why, size_t whylen)
@@ -203,9 +204,12 @@ static int pci_parse_stored(struct pci_dev *d, struct state_reader *r, struct pc
 	if (r->error)
 		return pci_refuse(r, why, whylen, "truncated");
 	for (unsigned at = d->cfg[PCI_CAP_PTR]; at >= PCI_CFG_CAP0 && n < 48; n++) {
-		unsigned len = d->msix && at == d->msix->cap ? PCI_MSIX_CAP_LEN : 2;
+		const uint8_t *a = s->stored + at - PCI_CFG_CAP0, *b = ours + at - PCI_CFG_CAP0;
+		bool msix = d->msix && at == d->msix->cap;
 
-		if (memcmp(s->stored + at - PCI_CFG_CAP0, ours + at - PCI_CFG_CAP0, len))
+		/* MSI-X: ID, next, table and PBA offsets; the table size is pci_parse_msix's. */
+		if (memcmp(a, b, 2) || (msix && memcmp(a + PCI_MSIX_TABLE, b + PCI_MSIX_TABLE,
+						       PCI_MSIX_CAP_LEN - PCI_MSIX_TABLE)))
 			return pci_refuse(r, why, whylen,
 					  "the capability at 0x%02x differs from this machine's",
 					  at);
