@@ -2,7 +2,7 @@
 /*
  * virtio-blk over PCI (kvmm --disk; QEMU -device virtio-blk-pci; virtio 1.2,
  * 5.2), driven from ring 3 by the kit's driver (lib/blk.c). Command line:
- *   mode=verify|write|ids|hostile|bench  (default verify)
+ *   mode=verify|write|rounds|ids|hostile|bench  (default verify)
  *   disk=K      the K-th virtio-blk device in slot order (default 0)
  *   start=S count=N  the sectors used (default the whole disk)
  *   seed=X      the pattern written (default 1); expect=Y: the range holds
@@ -27,6 +27,12 @@
  *   with IOERR, DISCARD is refused, nothing changes.
  * write: writes pattern X over the range, FLUSH, prints "virtio-blk: write N
  *   sectors flushed"; with hold=1 then waits forever (durability tests).
+ * rounds: rounds=N (default 8) times, round K writes pattern X + K over the
+ *   range, FLUSH, reads it back and checks it, and (irq=msix) waits for a
+ *   completion interrupt, printing "virtio-blk: round K ok (pattern P, I
+ *   interrupts)" delay_us=D (default 100000) apart, then "virtio-blk: rounds
+ *   N ok, last pattern P": the range holds pattern X + N - 1. Made to be
+ *   snapshotted, killed and restored mid-run.
  * ids: "virtio-blk: disk K slot S serial 'ID' sectors N ro=R" per device.
  * hostile kind=NAME|all: breaks the ring or the request rules (see KINDS);
  *   expects DEVICE_NEEDS_RESET (or IOERR/UNSUPP for requests the device can
@@ -931,6 +937,30 @@ static uint64_t irq_total(void)
 	return n;
 }
 
+static void mode_rounds(const struct boot_info *bi, uint64_t lo, uint64_t hi, uint64_t seed)
+{
+	uint64_t rounds = arg_u64(bi, "rounds", 8), delay = arg_u64(bi, "delay_us", 100000);
+	struct worker *w = &workers[0];
+	struct pattern p;
+
+	for (uint64_t k = 0; k < rounds; k++) {
+		uint64_t irqs = irq_total(), deadline;
+
+		pattern_init(&p, seed + k);
+		pass(w, true, &p, lo, hi, "round write");
+		flush(w, "round");
+		pass(w, false, &p, lo, hi, "round read-back");
+		deadline = kit_deadline_us(TIMEOUT_US);
+		while (blk.irq && irq_total() == irqs)
+			if (kit_expired(deadline))
+				fail("round %lu: no completion interrupt", k);
+		printf("virtio-blk: round %lu ok (pattern %lu, %lu interrupts)\n", k, seed + k,
+		       irq_total());
+		kit_udelay(delay);
+	}
+	printf("virtio-blk: rounds %lu ok, last pattern %lu\n", rounds, seed + rounds - 1);
+}
+
 static void bench_one(struct worker *w, bool write, bool random, uint32_t bs, unsigned int depth,
 		      uint64_t lo, uint64_t hi, uint64_t ms)
 {
@@ -1064,7 +1094,7 @@ static void mode_ids(void)
 
 void test_main(const struct boot_info *bi)
 {
-	const char *modes[] = {"verify", "write", "ids", "hostile", "bench"};
+	const char *modes[] = {"verify", "write", "rounds", "ids", "hostile", "bench"};
 	size_t mlen;
 	const char *mode = kit_arg(bi, "mode", &mlen);
 	bool bench = arg_is(bi, "mode", "bench"), known = !mode;
@@ -1132,6 +1162,8 @@ void test_main(const struct boot_info *bi)
 		printf("virtio-blk: write %lu sectors flushed\n", hi - lo);
 		if (arg_u64(bi, "hold", 0))
 			kit_park();
+	} else if (arg_is(bi, "mode", "rounds")) {
+		mode_rounds(bi, lo, hi, seed);
 	} else if (arg_is(bi, "mode", "hostile")) {
 		mode_hostile(bi, lo);
 	} else {

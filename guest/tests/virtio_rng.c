@@ -2,10 +2,17 @@
 /*
  * virtio-rng over PCI (kvmm --device virtio-rng; virtio 1.2, 5.4 and 4.1),
  * driven from ring 3 by the kit's virtio driver. Command line (all optional):
- *   mode=read|loop|badring|nowrite|all   (default read)
+ *   mode=read|stream|loop|badring|nowrite|all   (default read)
  *     read     reads 64 KiB of entropy in 16 requests (batches of 4, every
  *              other request split over two descriptors), checks each used
  *              length and that the bytes look random
+ *     stream   rounds=N (default 20) rounds of a batch of 4 requests, each
+ *              checked and waited for with its completion interrupt (MSI-X
+ *              or INTx), printing "virtio-rng: round K ok, I interrupts",
+ *              delay_us=D (default 100000) apart; at the end "virtio-rng:
+ *              stream N rounds ok, I interrupts". Made to be snapshotted,
+ *              killed and restored mid-run (timeouts are long: the TSC jumps
+ *              across a restore)
  *     loop     posts a descriptor chain that loops; nowrite a request with no
  *              device-writable buffer; badring enables a queue whose rings
  *              are not in RAM. Each expects DEVICE_NEEDS_RESET (status bit
@@ -32,17 +39,18 @@
 #define EXIT_FAIL    3
 #define EXIT_BAD_ARG 6
 
-#define VIRTIO_ID_RNG 4
-#define VEC_QUEUE     0x50
-#define VEC_CONFIG    0x51
-#define VEC_INTX      0x52
-#define QSIZE	      64
-#define REQS	      16
-#define REQ_BYTES     4096
-#define TOTAL	      (REQS * REQ_BYTES)
-#define BATCH	      4
-#define TIMEOUT_US    2000000
-#define RELOCATE_TO   0xc8000000u
+#define VIRTIO_ID_RNG	  4
+#define VEC_QUEUE	  0x50
+#define VEC_CONFIG	  0x51
+#define VEC_INTX	  0x52
+#define QSIZE		  64
+#define REQS		  16
+#define REQ_BYTES	  4096
+#define TOTAL		  (REQS * REQ_BYTES)
+#define BATCH		  4
+#define TIMEOUT_US	  2000000
+#define RELOCATE_TO	  0xc8000000u
+#define STREAM_TIMEOUT_US 20000000
 
 /* Common configuration offsets not in kit.h (virtio 1.2, 4.1.4.3). */
 #define CC_MSIX	   0x10
@@ -291,6 +299,59 @@ static void hostile(const char *mode)
 	expect_needs_reset(mode, cfg_before, true);
 }
 
+/* One round of the stream: BATCH requests, their bytes, and an interrupt for them. */
+static void stream_round(unsigned int round)
+{
+	uint64_t irqs = irq_count(), deadline;
+	uint16_t heads[BATCH];
+	uint32_t id, len;
+
+	memset(buf, 0, BATCH * REQ_BYTES);
+	for (unsigned int i = 0; i < BATCH; i++) {
+		struct kit_virtq_buf b = {(uint64_t)(uintptr_t)buf + (uint64_t)i * REQ_BYTES,
+					  REQ_BYTES, true};
+
+		heads[i] = kit_virtq_add(&vq, &b, 1);
+	}
+	kick();
+	for (unsigned int i = 0; i < BATCH; i++) {
+		if (!kit_virtq_wait(&vq, STREAM_TIMEOUT_US, &id, &len))
+			fail("round %u: request %u not completed (status 0x%x)", round, heads[i],
+			     kit_virtio_status(&dev));
+		if (id != heads[i] || len != REQ_BYTES)
+			fail("round %u: used id %u len %u, expected id %u len %u", round, id, len,
+			     heads[i], REQ_BYTES);
+	}
+	for (unsigned int i = 0; i < BATCH * REQ_BYTES; i += 256) {
+		bool any = false;
+
+		for (unsigned int j = 0; j < 256; j++)
+			any |= buf[i + j] != 0;
+		if (!any)
+			fail("round %u: bytes 0x%x-0x%x were not written", round, i, i + 255);
+	}
+	check_isr();
+	deadline = kit_deadline_us(STREAM_TIMEOUT_US);
+	while (irq_mode != IRQ_NONE && irq_count() == irqs)
+		if (kit_expired(deadline))
+			fail("round %u: no completion interrupt", round);
+	printf("virtio-rng: round %u ok, %lu interrupts\n", round, irq_count());
+}
+
+static void stream(const struct boot_info *bi)
+{
+	uint64_t rounds = 20, delay = 100000;
+
+	kit_arg_u64(bi, "rounds", &rounds);
+	kit_arg_u64(bi, "delay_us", &delay);
+	device_start();
+	for (unsigned int r = 0; r < rounds; r++) {
+		stream_round(r);
+		kit_udelay(delay);
+	}
+	printf("virtio-rng: stream %lu rounds ok, %lu interrupts\n", rounds, irq_count());
+}
+
 static void relocate(void)
 {
 	unsigned int slot = (unsigned int)dev.slot;
@@ -332,7 +393,8 @@ void test_main(const struct boot_info *bi)
 	unsigned int slot;
 
 	if (mode && !all && !arg_is(bi, "mode", "read") && !arg_is(bi, "mode", "loop") &&
-	    !arg_is(bi, "mode", "badring") && !arg_is(bi, "mode", "nowrite")) {
+	    !arg_is(bi, "mode", "stream") && !arg_is(bi, "mode", "badring") &&
+	    !arg_is(bi, "mode", "nowrite")) {
 		printf("virtio-rng: bad mode\n");
 		exit(EXIT_BAD_ARG);
 	}
@@ -396,6 +458,8 @@ void test_main(const struct boot_info *bi)
 			fail("no completion interrupts");
 		printf("virtio-rng: %u bytes ok, %lu interrupts\n", TOTAL, irqs);
 	}
+	if (arg_is(bi, "mode", "stream"))
+		stream(bi);
 	if (all || arg_is(bi, "mode", "loop"))
 		hostile("loop");
 	if (all || arg_is(bi, "mode", "nowrite"))

@@ -291,11 +291,41 @@ static int run_sandbox_control(void *arg)
 }
 
 /*
+ * --restore: the snapshot's disks become the machine's, each opened from the
+ * path it recorded or from the --disk given in its place (given: how many;
+ * all or none). readonly, serial and queues are the snapshot's, so the guest
+ * finds the disks it had. Returns 0, or an exit status with the reason printed.
+ */
+static int run_restore_disks(struct run_options *o, const struct vmsnap_disk *sd, int n, int given)
+{
+	if (given && given != n) {
+		fprintf(stderr,
+			"kvmm run: --restore %s: the snapshot has %d disk%s, but --disk was given "
+			"%d time%s (once per disk, in order, or not at all)\n",
+			o->restore_path, n, n == 1 ? "" : "s", given, given == 1 ? "" : "s");
+		return EXIT_USAGE;
+	}
+	for (int i = 0; i < n; i++) {
+		struct run_disk *d = &o->disks[i];
+
+		if (!given)
+			d->path = sd[i].path;
+		d->readonly = sd[i].readonly;
+		snprintf(d->serial, sizeof(d->serial), "%s", sd[i].serial);
+		o->mc.disks[i].serial = d->serial[0] ? d->serial : NULL;
+		o->mc.disks[i].queues = sd[i].queues;
+	}
+	o->mc.ndisks = n;
+	return 0;
+}
+
+/*
  * Opens (and locks) every --disk image once for the life of the process, so
  * that a guest reboot keeps its disks and a bad image is reported before the
- * guest starts. Returns 0, or an exit status with the reason printed.
+ * guest starts. With a snapshot (sd), each image must still have the size it
+ * had. Returns 0, or an exit status with the reason printed.
  */
-static int run_open_disks(struct run_options *o)
+static int run_open_disks(struct run_options *o, const struct vmsnap_disk *sd)
 {
 	char err[512];
 
@@ -304,6 +334,17 @@ static int run_open_disks(struct run_options *o)
 						sizeof(err));
 		if (!o->mc.disks[i].dev) {
 			fprintf(stderr, "kvmm: %s\n", err);
+			return EXIT_NOINPUT;
+		}
+		/* Snapshots record where the image is, wherever the restore runs from. */
+		o->mc.disks[i].path = realpath(o->disks[i].path, NULL);
+		if (sd && block_size(o->mc.disks[i].dev) != sd[i].size) {
+			fprintf(stderr,
+				"kvmm: snapshot %s: disk %d (%s) is %" PRIu64
+				" bytes, but it was %" PRIu64
+				" bytes when the snapshot was saved: not the same image\n",
+				o->restore_path, i, o->disks[i].path,
+				block_size(o->mc.disks[i].dev), sd[i].size);
 			return EXIT_NOINPUT;
 		}
 		log_info("run", "disk %d: %s, %" PRIu64 " bytes, %s%s, %s engine", i,
@@ -320,6 +361,8 @@ static void run_close_disks(struct run_options *o)
 	for (int i = 0; i < o->mc.ndisks; i++) {
 		block_close(o->mc.disks[i].dev);
 		o->mc.disks[i].dev = NULL;
+		free((char *)o->mc.disks[i].path);
+		o->mc.disks[i].path = NULL;
 	}
 }
 
@@ -403,6 +446,8 @@ int cmd_run(int argc, char **argv)
 	struct qmp_server *qmp = NULL;
 	struct timespec t_start;
 	struct snap_reader *snap = NULL;
+	struct vmsnap_disk *snap_disks = NULL;
+	int snap_ndisks = 0, given;
 	char err[512];
 	sigset_t sigs;
 	int rc, status = 0;
@@ -416,15 +461,36 @@ int cmd_run(int argc, char **argv)
 	o.mc.console_opaque = &l.m;
 	run_random_uuid(o.mc.uuid);
 
+	/* First, since the snapshot says which devices (and signals: SIGWINCH) there are. */
+	if (o.restore_path) {
+		snap_disks = calloc(MACHINE_MAX_DISKS, sizeof(*snap_disks));
+		if (!snap_disks) {
+			fprintf(stderr, "kvmm: out of memory\n");
+			return EXIT_OSERR;
+		}
+		given = o.mc.ndisks;
+		snap =
+		    vmsnap_open(o.restore_path, &o.mc, snap_disks, &snap_ndisks, err, sizeof(err));
+		if (!snap) {
+			fprintf(stderr, "kvmm: %s\n", err);
+			free(snap_disks);
+			return EXIT_NOINPUT;
+		}
+		status = run_restore_disks(&o, snap_disks, snap_ndisks, given);
+		if (status)
+			goto out_snap;
+	}
 	if (kvm_open(&kvm, o.kvm_path, err, sizeof(err))) {
 		fprintf(stderr, "kvmm: %s\n", err);
-		return EXIT_UNAVAILABLE;
+		status = EXIT_UNAVAILABLE;
+		goto out_snap;
 	}
 	if (o.mc.ncpus > kvm.max_vcpus) {
 		fprintf(stderr, "kvmm run: --cpus %d: this host's KVM allows at most %d vCPUs\n",
 			o.mc.ncpus, kvm.max_vcpus);
 		kvm_close(&kvm);
-		return EXIT_USAGE;
+		status = EXIT_USAGE;
+		goto out_snap;
 	}
 	/*
 	 * Block the stop signals before any thread exists, so every thread
@@ -445,17 +511,10 @@ int cmd_run(int argc, char **argv)
 	} else if (sandbox_init(console_raw_leave, err, sizeof(err))) {
 		fprintf(stderr, "kvmm: sandbox: %s (--sandbox off runs without filters)\n", err);
 		kvm_close(&kvm);
-		return EXIT_OSERR;
+		status = EXIT_OSERR;
+		goto out_snap;
 	}
-	if (o.restore_path) {
-		snap = vmsnap_open(o.restore_path, &o.mc, err, sizeof(err));
-		if (!snap) {
-			fprintf(stderr, "kvmm: %s\n", err);
-			kvm_close(&kvm);
-			return EXIT_NOINPUT;
-		}
-	}
-	status = run_open_disks(&o);
+	status = run_open_disks(&o, snap ? snap_disks : NULL);
 	if (status)
 		goto out;
 	if (o.control_path) {
@@ -559,8 +618,10 @@ out:
 	qmp_server_destroy(qmp);
 	vmctl_destroy(&l.ctl);
 	run_close_disks(&o);
+	kvm_close(&kvm);
+out_snap:
 	if (snap)
 		vmsnap_close(snap, &o.mc);
-	kvm_close(&kvm);
+	free(snap_disks);
 	return status;
 }

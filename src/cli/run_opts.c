@@ -83,10 +83,13 @@ static void run_usage(FILE *f)
 		"                        (query-status, stop, cont, system_powerdown,\n"
 		"                        system_reset, quit, snapshot-save, ...; docs/control.md)\n"
 		"      --restore FILE    start from a snapshot written by snapshot-save instead of\n"
-		"                        booting a kernel; the snapshot supplies the CPUs, memory\n"
-		"                        and kernel (for later reboots), so --kernel, --initrd,\n"
-		"                        --cmdline, --cpus, --memory, --device and --console\n"
-		"                        virtio are not allowed with it\n"
+		"                        booting a kernel; the snapshot supplies the CPUs, memory,\n"
+		"                        kernel (for later reboots) and devices, so --kernel,\n"
+		"                        --initrd, --cmdline, --cpus, --memory, --device,\n"
+		"                        --firmware and --console virtio are not allowed with it.\n"
+		"                        Its disks are opened from the paths it recorded; --disk\n"
+		"                        FILE, once per disk in order, names other images instead\n"
+		"                        (docs/snapshots.md)\n"
 		"      --sandbox on|off  system call filters (seccomp) per thread, on by default: a\n"
 		"                        thread that makes a call its role does not need kills\n"
 		"                        kvmm (SIGSYS) with a log line naming it. off is for\n"
@@ -163,9 +166,11 @@ static int run_parse_disk(const char *arg, struct run_options *o)
 			strcpy(o->disk_paths[i], val);
 			d->path = o->disk_paths[i];
 		} else if (!strcmp(key, "readonly") || !strcmp(key, "ro")) {
+			d->options = true;
 			if (keyval_bool(val, &d->readonly))
 				return run_usage_error("--disk '%s': readonly= takes on or off", arg);
 		} else if (!strcmp(key, "serial")) {
+			d->options = true;
 			if (strlen(val) > BLOCK_SERIAL_MAX)
 				return run_usage_error(
 					"--disk '%s': serial= is longer than 20 characters", arg);
@@ -174,6 +179,7 @@ static int run_parse_disk(const char *arg, struct run_options *o)
 			if (keyval_bool(val, &md->boot))
 				return run_usage_error("--disk '%s': boot= takes on or off", arg);
 		} else if (!strcmp(key, "queues") || !strcmp(key, "num-queues")) {
+			d->options = true;
 			if (size_parse_uint(val, 1, MACHINE_DISK_MAX_QUEUES, &v))
 				return run_usage_error("--disk '%s': queues= takes a number from 1 to 64",
 						       arg);
@@ -278,7 +284,7 @@ int run_parse(int argc, char **argv, struct run_options *o)
 				o->mc.firmware_path = optarg;
 			break;
 		case OPT_DISK:
-			machine_opts = true;
+			/* With --restore: another image for the snapshot's disk (checked below). */
 			rc = run_parse_disk(optarg, o);
 			if (rc)
 				return rc;
@@ -342,11 +348,20 @@ int run_parse(int argc, char **argv, struct run_options *o)
 	if (optind < argc)
 		return run_usage_error("unexpected argument '%s'", argv[optind]);
 	if (o->restore_path && machine_opts)
-		return run_usage_error("%s", "--restore takes the machine from the snapshot; do not "
-					     "combine it with --kernel, --initrd, --cmdline, --cpus, "
-					     "--memory, --device, --disk, --firmware or --console virtio");
-	if (o->restore_path)
+		return run_usage_error("%s",
+				       "--restore takes the machine from the snapshot; do not "
+				       "combine it with --kernel, --initrd, --cmdline, --cpus, "
+				       "--memory, --device, --firmware or --console virtio");
+	if (o->restore_path) {
+		for (int i = 0; i < o->mc.ndisks; i++)
+			if (o->disks[i].options)
+				return run_usage_error(
+				    "--disk '%s': with --restore a --disk names only the image "
+				    "(path=FILE) that replaces the snapshot's disk in its place; "
+				    "readonly, serial and queues come from the snapshot",
+				    o->disks[i].path);
 		return 0;
+	}
 	if (o->mc.kernel_path && o->mc.firmware_path)
 		return run_usage_error("--firmware %s: booting a --kernel through firmware is not "
 				       "supported; use --firmware none or leave out --kernel",

@@ -29,6 +29,7 @@ struct run_options {
 		const char *path;
 		bool readonly;
 		char serial[BLOCK_SERIAL_MAX + 1]; /* "" for the image's default */
+		bool options;			   /* readonly, serial or queues given */
 	} disks[MACHINE_MAX_DISKS];
 	char disk_paths[MACHINE_MAX_DISKS][4096]; /* unescaped path=... values */
 };

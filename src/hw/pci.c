@@ -78,29 +78,32 @@ static void pci_bar_write(struct pci_dev *d, int i, uint32_t v)
  * are all set is the sizing pattern (software writes all ones and reads back),
  * never a placement; decoding it would claim the top of the address space.
  */
+bool pci_bar_addr_decodes(const struct pci_bar *b, uint64_t a)
+{
+	uint32_t lo_bits, hi_bits;
+
+	if (!b->size || !a)
+		return false;
+	/* x86 port space ends at 0xffff; higher I/O addresses decode nothing. */
+	if (b->flags & PCI_BAR_IO)
+		return a <= 0x10000 - b->size;
+	if (a + b->size - 1 < a)
+		return false;
+	lo_bits = (uint32_t) ~(b->size - 1) & ~15u;
+	hi_bits = (b->flags & PCI_BAR_MEM64) ? (uint32_t)(~(b->size - 1) >> 32) : 0;
+	if (lo_bits && ((uint32_t)a & lo_bits) == lo_bits)
+		return false;
+	return !(hi_bits && ((uint32_t)(a >> 32) & hi_bits) == hi_bits);
+}
+
 static bool pci_bar_wanted(const struct pci_bar *b, uint64_t *addr)
 {
 	const struct pci_dev *d = b->dev;
-	uint64_t a = b->addr;
-	uint32_t lo_bits, hi_bits;
+	uint16_t enable = (b->flags & PCI_BAR_IO) ? PCI_CMD_IO : PCI_CMD_MEM;
 
-	if (!b->size || !d->host->attached || !a)
+	if (!d->host->attached || !(d->command & enable) || !pci_bar_addr_decodes(b, b->addr))
 		return false;
-	if (b->flags & PCI_BAR_IO) {
-		/* x86 port space ends at 0xffff; higher I/O addresses decode nothing. */
-		if (!(d->command & PCI_CMD_IO) || a > 0x10000 - b->size)
-			return false;
-	} else {
-		if (!(d->command & PCI_CMD_MEM) || a + b->size - 1 < a)
-			return false;
-		lo_bits = (uint32_t) ~(b->size - 1) & ~15u;
-		hi_bits = (b->flags & PCI_BAR_MEM64) ? (uint32_t)(~(b->size - 1) >> 32) : 0;
-		if (lo_bits && ((uint32_t)a & lo_bits) == lo_bits)
-			return false;
-		if (hi_bits && ((uint32_t)(a >> 32) & hi_bits) == hi_bits)
-			return false;
-	}
-	*addr = a;
+	*addr = b->addr;
 	return true;
 }
 

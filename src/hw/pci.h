@@ -203,4 +203,42 @@ bool pci_dev_msix_enabled(struct pci_dev *d);
  */
 void pci_dev_set_intx(struct pci_dev *d, int level);
 
+/*
+ * Snapshots (pci_state.c; the byte layout is in docs/snapshot-format.md). The
+ * VM must be paused: nothing else may access config space meanwhile.
+ *
+ * A function's state is what the guest programmed: command and status, cache
+ * line size and interrupt line, every BAR as written, the stored bytes at
+ * 0x40-0xff, the INTx level, and the MSI-X enable and function mask, table and
+ * PBA. pci_dev_save appends it (format version 1) and returns 0 or b's error.
+ *
+ * Loading is two steps, so a caller can check what follows in the stream
+ * before anything changes: _parse reads the state and checks it against d
+ * (the same slot and identity, the same BAR sizes and types, every BAR that
+ * would decode inside the host's windows, the same capability list and MSI-X
+ * table size, values the guest could have written) without changing d;
+ * it returns 0 and a staged state, or -EINVAL with the reason in why (r
+ * failed) or -ENOMEM. Then exactly one of _apply (takes effect, re-registers
+ * the BARs where the guest had placed them, re-sends every MSI-X vector's
+ * message and masking through pci_msi_ops.set_vector and drives INTx as
+ * saved; frees s) or _discard.
+ */
+struct state_buf;
+struct state_reader;
+struct pci_dev_loaded;
+int pci_dev_save(struct pci_dev *d, struct state_buf *b);
+int pci_dev_load_parse(struct pci_dev *d, struct state_reader *r, struct pci_dev_loaded **out,
+		       char *why, size_t whylen);
+void pci_dev_load_apply(struct pci_dev *d, struct pci_dev_loaded *s);
+void pci_dev_load_discard(struct pci_dev_loaded *s);
+
+/*
+ * The host's own state (format version 1): the 0xCF8 latch, PCIEXBAR (where the
+ * ECAM window is) and the host bridge's function state as pci_dev_save writes
+ * it. pci_host_load checks all of it, then applies it (r must hold exactly
+ * this), or returns -EINVAL with the reason in why and changes nothing.
+ */
+int pci_host_save(struct pci_host *h, struct state_buf *b);
+int pci_host_load(struct pci_host *h, struct state_reader *r, char *why, size_t whylen);
+
 #endif

@@ -23,11 +23,13 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "hw/acpi_pm.h"
 #include "hw/pci_internal.h"
+#include "state/buf.h"
 #include "util/log.h"
 
 #define CFG_ADDR_ENABLE 0x80000000u
@@ -341,4 +343,60 @@ void pci_host_destroy(struct pci_host *h)
 	pthread_mutex_destroy(&h->irq_lock);
 	pthread_mutex_destroy(&h->cfg_lock);
 	free(h);
+}
+
+/* ---- Snapshots ---- */
+
+#define PCI_HOST_STATE_VERSION 1
+
+int pci_host_save(struct pci_host *h, struct state_buf *b)
+{
+	pthread_mutex_lock(&h->cfg_lock);
+	state_put_u32(b, PCI_HOST_STATE_VERSION);
+	state_put_u32(b, h->config_address);
+	state_put_u64(b, h->pciexbar);
+	pthread_mutex_unlock(&h->cfg_lock);
+	return pci_dev_save(h->dev[0], b);
+}
+
+int pci_host_load(struct pci_host *h, struct state_reader *r, char *why, size_t whylen)
+{
+	struct pci_dev_loaded *s;
+	uint32_t addr, version = state_get_u32(r);
+	uint64_t bar, size;
+	unsigned code;
+	bool bad = true;
+	int rc;
+
+	addr = state_get_u32(r);
+	bar = state_get_u64(r);
+	code = (unsigned)((bar & MCH_PCIEXBAR_LEN) >> MCH_PCIEXBAR_LEN_SHIFT);
+	size = PCI_ECAM_SIZE >> (code == 3 ? 0 : code);
+	if (r->error || version != PCI_HOST_STATE_VERSION)
+		snprintf(why, whylen, "not host bridge state version %d", PCI_HOST_STATE_VERSION);
+	else if (addr & 3)
+		snprintf(why, whylen, "CONFIG_ADDRESS 0x%08x has bits 1:0 set", addr);
+	else if (bar !=
+		 (bar & (MCH_PCIEXBAR_EN | MCH_PCIEXBAR_LEN | (MCH_PCIEXBAR_BASE & ~(size - 1)))))
+		snprintf(why, whylen, "PCIEXBAR 0x%" PRIx64 " has bits no guest can set", bar);
+	else
+		bad = false;
+	if (bad) {
+		state_reader_fail(r);
+		return -EINVAL;
+	}
+	rc = pci_dev_load_parse(h->dev[0], r, &s, why, whylen);
+	if (rc)
+		return rc;
+	if (state_reader_finish(r)) {
+		snprintf(why, whylen, "%zu bytes too many", r->len - r->pos);
+		pci_dev_load_discard(s);
+		return -EINVAL;
+	}
+	pthread_mutex_lock(&h->cfg_lock);
+	h->config_address = addr;
+	h->pciexbar = bar;
+	pthread_mutex_unlock(&h->cfg_lock);
+	pci_dev_load_apply(h->dev[0], s); /* remaps the ECAM window too */
+	return 0;
 }

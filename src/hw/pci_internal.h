@@ -164,6 +164,11 @@ struct pci_dev *pci_dev_new(struct pci_host *h, int slot, const struct pci_dev_i
 uint32_t pci_dev_cfg_read(struct pci_dev *d, uint32_t off, uint32_t len);
 void pci_dev_cfg_write(struct pci_dev *d, uint32_t off, uint32_t len, uint32_t val);
 enum bus_space pci_bar_space(const struct pci_bar *b);
+/*
+ * Whether b would be decoded at a once its space is enabled: a is not 0, not the
+ * sizing pattern and inside the space. Anything else is not a placement.
+ */
+bool pci_bar_addr_decodes(const struct pci_bar *b, uint64_t a);
 /* Unregisters b if the guest moved or disabled it (tells the device). */
 void pci_bar_unmap_stale(struct pci_bar *b);
 /* Registers b if the guest wants it decoded and it is not (tells the device). */
@@ -184,6 +189,12 @@ void pci_msix_free(struct pci_msix *m);
 void pci_intx_command(struct pci_dev *d, uint16_t command);
 /* Status register bit 3, the device's INTx level. */
 bool pci_intx_status(struct pci_dev *d);
+/*
+ * After a restore wrote the MSI-X and INTx state directly (irq lock held): tells
+ * the machine every vector's message and masking, and drives the INTx line as
+ * the restored state says.
+ */
+void pci_msix_resync(struct pci_dev *d);
 
 /* pci.c, for pci_msix.c: appends a capability (config lock held or not yet running). */
 int pci_dev_add_cap_locked(struct pci_dev *d, uint8_t id, const void *body, size_t len,

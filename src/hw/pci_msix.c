@@ -145,6 +145,13 @@ static void pci_msix_set_ctrl(struct pci_dev *d, uint16_t ctrl)
 	pci_intx_sync(d);
 }
 
+void pci_msix_resync(struct pci_dev *d)
+{
+	for (unsigned v = 0; d->msix && v < d->msix->nvec; v++)
+		pci_msix_vector_changed(d, v);
+	pci_intx_sync(d);
+}
+
 int pci_dev_msix_notify(struct pci_dev *d, unsigned vec)
 {
 	struct pci_msix *m = d->msix;

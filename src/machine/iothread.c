@@ -3,7 +3,8 @@
  * The VM's I/O thread; see iothread.h. One epoll instance (epoll(7)), level
  * triggered; each watch is a heap block whose address is the epoll cookie and
  * which lives until iothread_destroy, so a callback never sees freed memory.
- * A private eventfd (cookie NULL) tells the thread to stop.
+ * A private eventfd (cookie NULL) tells the thread to stop; another (cookie
+ * &t->pause_fd) to park between callbacks (iothread_pause).
  */
 #include "machine/iothread.h"
 
@@ -21,6 +22,8 @@
 #include "util/sandbox.h"
 
 #define IOTHREAD_EVENTS 16
+/* Rounds of ready callbacks a pause runs before parking: vCPUs are paused, so one or two do. */
+#define IOTHREAD_PAUSE_ROUNDS 64
 
 struct iothread_watch {
 	struct iothread_watch *next;
@@ -29,9 +32,12 @@ struct iothread_watch {
 };
 
 struct iothread {
-	int epfd, stop_fd;
+	int epfd, stop_fd, pause_fd;
 	pthread_t thread;
 	bool started;
+	/* Pause handshake, under lock: requested by iothread_pause, parked by the thread. */
+	pthread_cond_t pause_cond;
+	bool pause_requested, parked, stopping, exited;
 	pthread_mutex_t lock; /* watches list; start handshake */
 	pthread_cond_t cond;
 	bool ready; /* the thread has filtered itself (or failed to) */
@@ -43,24 +49,32 @@ struct iothread *iothread_create(void)
 {
 	struct iothread *t = calloc(1, sizeof(*t));
 	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
+	struct epoll_event pev = {.events = EPOLLIN};
 	int err;
 
 	if (!t)
 		return NULL;
 	t->epfd = epoll_create1(EPOLL_CLOEXEC);
 	t->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (t->epfd < 0 || t->stop_fd < 0 || epoll_ctl(t->epfd, EPOLL_CTL_ADD, t->stop_fd, &ev)) {
+	t->pause_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	pev.data.ptr = &t->pause_fd;
+	if (t->epfd < 0 || t->stop_fd < 0 || t->pause_fd < 0 ||
+	    epoll_ctl(t->epfd, EPOLL_CTL_ADD, t->stop_fd, &ev) ||
+	    epoll_ctl(t->epfd, EPOLL_CTL_ADD, t->pause_fd, &pev)) {
 		err = errno;
 		if (t->epfd >= 0)
 			close(t->epfd);
 		if (t->stop_fd >= 0)
 			close(t->stop_fd);
+		if (t->pause_fd >= 0)
+			close(t->pause_fd);
 		free(t);
 		errno = err;
 		return NULL;
 	}
 	pthread_mutex_init(&t->lock, NULL);
 	pthread_cond_init(&t->cond, NULL);
+	pthread_cond_init(&t->pause_cond, NULL);
 	return t;
 }
 
@@ -88,10 +102,61 @@ int iothread_watch(struct iothread *t, int fd, void (*fn)(void *arg), void *arg)
 	return 0;
 }
 
-static void *iothread_main(void *arg)
+/* Runs the callbacks of n events; false on the stop event. *pause: the pause event was among them.
+ */
+static bool iothread_dispatch(struct iothread *t, const struct epoll_event *ev, int n, bool *pause)
 {
-	struct iothread *t = arg;
+	for (int i = 0; i < n; i++) {
+		struct iothread_watch *w = ev[i].data.ptr;
+
+		if (!w)
+			return false; /* stop_fd: never drained, so a stop is never lost */
+		if ((void *)w == &t->pause_fd)
+			*pause = true;
+		else
+			w->fn(w->arg);
+	}
+	return true;
+}
+
+/*
+ * A pause was asked for: first whatever else is ready now (notifications the
+ * guest sent before its vCPUs stopped), so that nothing waits unseen in an
+ * eventfd while the machine is saved; then park until iothread_resume.
+ * Returns false when the thread should stop.
+ */
+static bool iothread_park(struct iothread *t)
+{
 	struct epoll_event ev[IOTHREAD_EVENTS];
+
+	for (int round = 0; round < IOTHREAD_PAUSE_ROUNDS; round++) {
+		bool pause = false;
+		int n = epoll_wait(t->epfd, ev, IOTHREAD_EVENTS, 0);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		/* The pause fd stays readable until resume: n == 1 is it alone. */
+		if (n <= 1)
+			break;
+		if (!iothread_dispatch(t, ev, n, &pause))
+			return false;
+	}
+	pthread_mutex_lock(&t->lock);
+	if (t->pause_requested) {
+		t->parked = true;
+		pthread_cond_broadcast(&t->pause_cond);
+		while (t->pause_requested && !t->stopping)
+			pthread_cond_wait(&t->pause_cond, &t->lock);
+		t->parked = false;
+	}
+	pthread_mutex_unlock(&t->lock);
+	return true;
+}
+
+static void iothread_loop(struct iothread *t)
+{
+	struct epoll_event ev[IOTHREAD_EVENTS];
+	bool pause;
 	int rc;
 
 	pthread_setname_np(pthread_self(), "virtio-io");
@@ -102,7 +167,7 @@ static void *iothread_main(void *arg)
 	pthread_cond_signal(&t->cond);
 	pthread_mutex_unlock(&t->lock);
 	if (rc)
-		return NULL;
+		return;
 	for (;;) {
 		int n = epoll_wait(t->epfd, ev, IOTHREAD_EVENTS, -1);
 
@@ -110,16 +175,25 @@ static void *iothread_main(void *arg)
 			if (errno == EINTR)
 				continue;
 			log_err("virtio-io", "epoll_wait: %s; device I/O stops", strerror(errno));
-			return NULL;
+			return;
 		}
-		for (int i = 0; i < n; i++) {
-			struct iothread_watch *w = ev[i].data.ptr;
-
-			if (!w)
-				return NULL; /* stop_fd: never drained, so a stop is never lost */
-			w->fn(w->arg);
-		}
+		pause = false;
+		if (!iothread_dispatch(t, ev, n, &pause) || (pause && !iothread_park(t)))
+			return;
 	}
+}
+
+static void *iothread_main(void *arg)
+{
+	struct iothread *t = arg;
+
+	iothread_loop(t);
+	/* Whoever waits for a pause must not wait for a thread that is gone. */
+	pthread_mutex_lock(&t->lock);
+	t->exited = true;
+	pthread_cond_broadcast(&t->pause_cond);
+	pthread_mutex_unlock(&t->lock);
+	return NULL;
 }
 
 int iothread_start(struct iothread *t)
@@ -146,10 +220,50 @@ void iothread_stop(struct iothread *t)
 
 	if (!t->started)
 		return;
+	pthread_mutex_lock(&t->lock);
+	t->stopping = true; /* a parked thread wakes up and sees the stop */
+	pthread_cond_broadcast(&t->pause_cond);
+	pthread_mutex_unlock(&t->lock);
 	if (write(t->stop_fd, &one, sizeof(one)) < 0)
 		log_warn("virtio-io", "cannot signal stop: %s", strerror(errno));
 	pthread_join(t->thread, NULL);
 	t->started = false;
+	t->stopping = t->exited = false;
+}
+
+void iothread_pause(struct iothread *t)
+{
+	uint64_t one = 1;
+
+	if (!t)
+		return;
+	pthread_mutex_lock(&t->lock);
+	if (t->started && !t->exited && !t->pause_requested) {
+		t->pause_requested = true;
+		if (write(t->pause_fd, &one, sizeof(one)) < 0)
+			log_warn("virtio-io", "cannot signal a pause: %s", strerror(errno));
+		else
+			while (!t->parked && !t->stopping && !t->exited)
+				pthread_cond_wait(&t->pause_cond, &t->lock);
+	}
+	pthread_mutex_unlock(&t->lock);
+}
+
+void iothread_resume(struct iothread *t)
+{
+	uint64_t v;
+
+	if (!t)
+		return;
+	pthread_mutex_lock(&t->lock);
+	if (t->pause_requested) {
+		/* Drained before the thread wakes: it does not see the old request again. */
+		if (read(t->pause_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+			log_warn("virtio-io", "cannot clear a pause: %s", strerror(errno));
+		t->pause_requested = false;
+		pthread_cond_broadcast(&t->pause_cond);
+	}
+	pthread_mutex_unlock(&t->lock);
 }
 
 void iothread_destroy(struct iothread *t)
@@ -165,6 +279,8 @@ void iothread_destroy(struct iothread *t)
 	}
 	close(t->epfd);
 	close(t->stop_fd);
+	close(t->pause_fd);
+	pthread_cond_destroy(&t->pause_cond);
 	pthread_cond_destroy(&t->cond);
 	pthread_mutex_destroy(&t->lock);
 	free(t);

@@ -22,6 +22,14 @@ int iothread_watch(struct iothread *t, int fd, void (*fn)(void *arg), void *arg)
  * "io") first; returns 0, or -errno when it could not start or filter itself.
  */
 int iothread_start(struct iothread *t);
+/*
+ * Snapshots: runs the callbacks of what is ready now (notifications that
+ * arrived before the vCPUs paused), then parks the thread between callbacks,
+ * and returns once it is parked (at once if it is not running). No callback
+ * runs until iothread_resume. Call both from one thread, not from a callback.
+ */
+void iothread_pause(struct iothread *t);
+void iothread_resume(struct iothread *t);
 /* Stops and joins the thread (if started): no callback runs after this returns. */
 void iothread_stop(struct iothread *t);
 /* Stops it, then frees it; NULL is fine. */

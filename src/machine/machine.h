@@ -43,6 +43,7 @@ struct virtio_blk;
 /* One --disk: the image, opened (and locked) by the caller for the process's life. */
 struct machine_disk {
 	struct block_dev *dev;
+	const char *path; /* the image's absolute path, which snapshots record; NULL: block_path */
 	const char *serial; /* GET_ID; NULL: derived from the image (block_serial) */
 	unsigned queues;    /* request queues, 1..MACHINE_DISK_MAX_QUEUES */
 	bool boot;	    /* firmware boots this disk first (boot=on) */

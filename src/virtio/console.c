@@ -376,10 +376,12 @@ int virtio_console_save(struct virtio_console *c, struct state_buf *b)
 {
 	struct virtio_dev *d = &c->vdev;
 	struct state_buf mine;
+	bool was_frozen;
 	int rc;
 
 	state_buf_init(&mine);
 	virtio_dev_lock(d);
+	was_frozen = c->frozen;
 	/* Held chains go back to the ring; the core state then counts them as not popped. */
 	if (c->rx_held) {
 		virtio_console_unpop(d, VIRTIO_CONSOLE_RXQ);
@@ -416,12 +418,25 @@ int virtio_console_save(struct virtio_console *c, struct state_buf *b)
 	state_buf_free(&mine);
 
 	virtio_dev_lock(d);
-	c->frozen = false;
+	c->frozen = was_frozen;
 	/* Held back meanwhile, or given back above: the host's next peek goes on. */
 	c->tx_stalled = true;
-	virtio_console_wake(c);
+	if (!was_frozen)
+		virtio_console_wake(c);
 	virtio_dev_unlock(d);
 	return rc;
+}
+
+void virtio_console_freeze(struct virtio_console *c, bool frozen)
+{
+	virtio_dev_lock(&c->vdev);
+	c->frozen = frozen;
+	if (!frozen) {
+		/* What was held back meanwhile goes on from the host's next peek. */
+		c->tx_stalled = true;
+		virtio_console_wake(c);
+	}
+	virtio_dev_unlock(&c->vdev);
 }
 
 int virtio_console_load(struct virtio_console *c, struct state_reader *rd)

@@ -107,6 +107,12 @@ void virtio_console_set_size(struct virtio_console *c, uint16_t cols, uint16_t r
  * returns -EINVAL and changes nothing.
  */
 int virtio_console_save(struct virtio_console *c, struct state_buf *b);
+/*
+ * While frozen the device pops and uses no chain (output it holds still goes
+ * to the host, input waits), so that a snapshot's rings, device state and
+ * RAM agree however long the save takes. Unfreezing goes on where it stopped.
+ */
+void virtio_console_freeze(struct virtio_console *c, bool frozen);
 int virtio_console_load(struct virtio_console *c, struct state_reader *rd);
 
 #endif

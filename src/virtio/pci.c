@@ -39,6 +39,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -683,4 +684,133 @@ void virtio_pci_destroy(struct virtio_pci *p)
 struct pci_dev *virtio_pci_dev(struct virtio_pci *p)
 {
 	return p->pdev;
+}
+
+/* ---- Snapshots ---- */
+
+/*
+ * Transport state, version 1 (after the PCI function's, little-endian): u32
+ * version; u16 queues; u16 MSI-X vectors; u32 device_feature_select; u32
+ * driver_feature_select; u16 queue_select; u16 config_msix_vector; u8 ISR; the
+ * PCI configuration access capability's u8 bar, u32 offset, u32 length. The
+ * queue notification addresses are not saved: they follow BAR 4, which the
+ * PCI state restores (bar_moved binds the eventfds there again).
+ */
+#define VPCI_STATE_VERSION 1
+
+struct virtio_pci_loaded {
+	struct pci_dev_loaded *pci;
+	uint32_t dfselect, gfselect, cfg_offset, cfg_length;
+	uint16_t queue_select, config_vector;
+	uint8_t isr, cfg_bar;
+};
+
+int virtio_pci_save(struct virtio_pci *p, struct state_buf *b)
+{
+	int rc = pci_dev_save(p->pdev, b);
+
+	if (rc)
+		return rc;
+	state_put_u32(b, VPCI_STATE_VERSION);
+	state_put_u16(b, (uint16_t)p->vdev->num_queues);
+	state_put_u16(b, (uint16_t)p->nvec);
+	state_put_u32(b, atomic_load(&p->dfselect));
+	state_put_u32(b, atomic_load(&p->gfselect));
+	state_put_u16(b, atomic_load(&p->queue_select));
+	virtio_dev_lock(p->vdev);
+	state_put_u16(b, p->config_vector);
+	state_put_u8(b, p->isr);
+	virtio_dev_unlock(p->vdev);
+	/* Config-lock fields: the VM is paused, so no config cycle runs meanwhile. */
+	state_put_u8(b, p->cfg_bar);
+	state_put_u32(b, p->cfg_offset);
+	state_put_u32(b, p->cfg_length);
+	return b->error;
+}
+
+void virtio_pci_load_discard(struct virtio_pci_loaded *s)
+{
+	if (!s)
+		return;
+	pci_dev_load_discard(s->pci);
+	free(s);
+}
+
+int virtio_pci_load_parse(struct virtio_pci *p, struct state_reader *r,
+			  struct virtio_pci_loaded **out, char *why, size_t whylen)
+{
+	struct virtio_pci_loaded *s = calloc(1, sizeof(*s));
+	uint32_t version;
+	uint16_t nq, nvec;
+	int rc;
+
+	*out = NULL;
+	if (!s)
+		return -ENOMEM;
+	rc = pci_dev_load_parse(p->pdev, r, &s->pci, why, whylen);
+	if (rc) {
+		free(s);
+		return rc;
+	}
+	version = state_get_u32(r);
+	nq = state_get_u16(r);
+	nvec = state_get_u16(r);
+	s->dfselect = state_get_u32(r);
+	s->gfselect = state_get_u32(r);
+	s->queue_select = state_get_u16(r);
+	s->config_vector = state_get_u16(r);
+	s->isr = state_get_u8(r);
+	s->cfg_bar = state_get_u8(r);
+	s->cfg_offset = state_get_u32(r);
+	s->cfg_length = state_get_u32(r);
+	if (r->error || version != VPCI_STATE_VERSION)
+		snprintf(why, whylen, "no virtio-pci transport state version %d",
+			 VPCI_STATE_VERSION);
+	else if (nq != p->vdev->num_queues || nvec != p->nvec)
+		snprintf(why, whylen,
+			 "%u queues and %u MSI-X vectors in the snapshot, %u and %u here", nq, nvec,
+			 p->vdev->num_queues, p->nvec);
+	else if (s->config_vector != VIRTIO_NO_VECTOR && s->config_vector >= p->nvec)
+		snprintf(why, whylen, "configuration vector %u is past the %u MSI-X vectors",
+			 s->config_vector, p->nvec);
+	else if (s->isr & ~(VIRTIO_PCI_ISR_QUEUE | VIRTIO_PCI_ISR_CONFIG))
+		snprintf(why, whylen, "ISR 0x%02x has undefined bits set", s->isr);
+	else {
+		*out = s;
+		return 0;
+	}
+	state_reader_fail(r);
+	virtio_pci_load_discard(s);
+	return -EINVAL;
+}
+
+int virtio_pci_load_check_queues(struct virtio_pci *p, char *why, size_t whylen)
+{
+	for (unsigned q = 0; q < p->vdev->num_queues; q++) {
+		uint32_t v = virtio_dev_read_queue(p->vdev, q, VIRTIO_QUEUE_VECTOR);
+
+		if (v != VIRTIO_NO_VECTOR && v >= p->nvec) {
+			snprintf(why, whylen, "queue %u's vector %u is past the %u MSI-X vectors",
+				 q, v, p->nvec);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+void virtio_pci_load_apply(struct virtio_pci *p, struct virtio_pci_loaded *s)
+{
+	atomic_store(&p->dfselect, s->dfselect);
+	atomic_store(&p->gfselect, s->gfselect);
+	atomic_store(&p->queue_select, s->queue_select);
+	p->cfg_bar = s->cfg_bar;
+	p->cfg_offset = s->cfg_offset;
+	p->cfg_length = s->cfg_length;
+	virtio_dev_lock(p->vdev);
+	p->config_vector = s->config_vector;
+	p->isr = s->isr;
+	virtio_dev_unlock(p->vdev);
+	/* BARs, MSI-X and the INTx level (which follows ISR); binds the eventfds to BAR 4. */
+	pci_dev_load_apply(p->pdev, s->pci);
+	free(s);
 }

@@ -95,4 +95,28 @@ struct virtio_pci *virtio_pci_create(struct pci_host *h, int slot, struct virtio
 void virtio_pci_destroy(struct virtio_pci *p);
 struct pci_dev *virtio_pci_dev(struct virtio_pci *p);
 
+/*
+ * Snapshots, with the VM paused. virtio_pci_save appends the PCI function's
+ * state (pci_dev_save) and then the transport's (version 1: feature and queue
+ * selectors, the configuration vector, ISR, the PCI configuration access
+ * window); the device's own save (core state first) follows it in the stream.
+ *
+ * Loading: _parse reads and checks both against p (the PCI checks of
+ * pci_dev_load_parse; the same queue and MSI-X vector counts; a configuration
+ * vector in range; ISR bits 0-1 only) without changing p: 0 and a staged
+ * state, or -EINVAL with the reason in why (r failed) or -ENOMEM. The caller
+ * then loads the device, which leaves the queue vectors it restored for
+ * _check_queues (each one of ours or VIRTIO_NO_VECTOR: 0 or -EINVAL with the
+ * reason), and then calls exactly one of _apply (takes effect, re-registers
+ * BARs and eventfds where the guest had put BAR 4, MSI-X and INTx as saved;
+ * frees s) or _discard.
+ */
+struct virtio_pci_loaded;
+int virtio_pci_save(struct virtio_pci *p, struct state_buf *b);
+int virtio_pci_load_parse(struct virtio_pci *p, struct state_reader *r,
+			  struct virtio_pci_loaded **out, char *why, size_t whylen);
+int virtio_pci_load_check_queues(struct virtio_pci *p, char *why, size_t whylen);
+void virtio_pci_load_apply(struct virtio_pci *p, struct virtio_pci_loaded *s);
+void virtio_pci_load_discard(struct virtio_pci_loaded *s);
+
 #endif

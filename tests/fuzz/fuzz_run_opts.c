@@ -6,7 +6,8 @@
  * within their documented ranges: a kernel, firmware or snapshot to start;
  * 1-254 vCPUs; 4 MiB - 1 TiB of page-aligned RAM; at most 16 disks, each with
  * a path, a serial of at most 20 characters and 1-64 queues; --restore with
- * no machine options; never --kernel with --firmware.
+ * no machine options (disks given as a path only); never --kernel with
+ * --firmware.
  */
 #include <fcntl.h>
 #include <unistd.h>
@@ -72,7 +73,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (rc)
 		return 0;
 	if (o.restore_path) {
-		FUZZ_CHECK(!o.mc.kernel_path && !o.mc.firmware_path && !o.mc.ndisks);
+		FUZZ_CHECK(!o.mc.kernel_path && !o.mc.firmware_path);
+		/* Disks name only other images for the snapshot's: nothing else of theirs. */
+		for (int i = 0; i < o.mc.ndisks; i++)
+			FUZZ_CHECK(o.disks[i].path && o.disks[i].path[0] && !o.disks[i].options);
 		return 0;
 	}
 	FUZZ_CHECK(o.mc.kernel_path || o.mc.firmware_path);

@@ -138,9 +138,16 @@ def disk_shared_read_only(ctx):
 
 
 @test()
-def disk_not_with_restore(ctx):
-    r = ctx.kvmm_run(["--restore", "x.snap", "--disk", "x.img"], need_kvm=False)
-    expect(r.rc == EXIT_USAGE and "--disk" in r.err, "--restore with --disk accepted", r)
+def disk_options_not_with_restore(ctx):
+    """With --restore a --disk only names another image for the snapshot's disk: its other
+    settings are the snapshot's (tests/integration/test_snapshot_virtio.py restores disks)."""
+    for opt in ("readonly=on", "serial=x", "queues=2"):
+        r = ctx.kvmm_run(["--restore", "x.snap", "--disk", "x.img," + opt], need_kvm=False)
+        expect(r.rc == EXIT_USAGE and "--disk" in r.err and "readonly, serial and queues" in r.err,
+               f"--restore with --disk ...,{opt} accepted", r)
+    r = ctx.kvmm_run(["--restore", os.path.join(ctx.tmp, "none.snap"), "--disk", "x.img"],
+                     need_kvm=False)
+    expect(r.rc == EXIT_NOINPUT and "none.snap" in r.err, "a path-only --disk is for the snapshot", r)
 
 
 @test()

@@ -2,7 +2,8 @@
 /*
  * PCI host bridge: enumeration through 0xCF8/0xCFC and ECAM, BAR sizing and
  * relocation on a real bus, MSI-X table, masking and pending bits, INTx routing,
- * the 0xCF9 reset forwarding, and hostile config/table accesses.
+ * the 0xCF9 reset forwarding, hostile config/table accesses, and snapshots of a
+ * function and of the host (round trips into a fresh host; refused states).
  */
 #include <errno.h>
 #include <pthread.h>
@@ -19,6 +20,7 @@
 #include "hw/acpi_pm.h"
 #include "hw/pci.h"
 #include "machine/bus.h"
+#include "state/buf.h"
 
 #define ECAM	0xe0000000ULL
 #define MEM32	0xc0000000ULL
@@ -1158,6 +1160,334 @@ static void test_concurrency(void **state)
 	assert_int_equal(cfg_rd(f, 8, 0, 4), 0x10411af4);
 }
 
+/* ---- snapshots ---- */
+
+/* Offsets in a function's saved state (docs/snapshot-format.md, "PCI function state"). */
+#define PS_DEVICE_ID 7
+#define PS_COMMAND   19
+#define PS_BAR(i)    (25 + 20 * (i)) /* u32 flags, u64 size, u64 address */
+#define PS_STORED    145
+#define PS_INTX	     337
+#define PS_NVEC	     338
+#define PS_CTRL	     340
+#define PS_TABLE     342
+#define STATE_NVEC   70
+
+/* The device the snapshot tests use, built the same way on every host. */
+static struct pci_dev *state_dev(struct fix *f, int slot, const struct pci_dev_info *info,
+				 uint64_t bar1, unsigned nvec, bool vendor_cap)
+{
+	static const uint8_t body[6] = {1, 2, 3, 4, 5, 6};
+	struct pci_dev *d = add_dev(f, slot, info);
+
+	if (vendor_cap)
+		assert_int_equal(pci_dev_add_cap(d, PCI_CAP_ID_VNDR, body, sizeof(body), NULL), 0);
+	assert_int_equal(pci_dev_set_bar(d, 0, 32, PCI_BAR_IO, other_io, f), 0);
+	assert_int_equal(pci_dev_set_bar(d, 1, bar1, 0, dev_io, f), 0);
+	assert_int_equal(
+	    pci_dev_set_bar(d, 2, 1 << 20, PCI_BAR_MEM64 | PCI_BAR_PREFETCH, dev_io, f), 0);
+	assert_int_equal(pci_dev_init_msix(d, nvec, 1, 0x2000, 0x3000), 0);
+	return d;
+}
+
+/* What a guest driver leaves behind: moved BARs, decoding on, MSI-X on with a pending vector. */
+static void state_program(struct fix *f, struct pci_dev *d)
+{
+	uint8_t cap = find_cap(f, 8, PCI_CAP_ID_MSIX);
+
+	cfg_wr(f, 8, 0x10, IOBASE + 0x100, 4);
+	cfg_wr(f, 8, 0x14, 0xd0000000, 4);
+	cfg_wr(f, 8, 0x18, 0xd8000000, 4); /* the 64-bit BAR below 4 GiB, in the 32-bit window */
+	cfg_wr(f, 8, 0x1c, 0, 4);
+	cfg_wr(f, 8, 0x0c, 0x10, 1);
+	cfg_wr(f, 8, 0x3c, 0x0b, 1);
+	cfg_wr(f, 8, 0x44, 0xdeadbeef, 4); /* the device stores this dword of its vendor cap */
+	cfg_wr(f, 8, 0x04, 0x0007, 2);
+	mmio_out(f, TBL(3, 0), 0xfee00000, 4);
+	mmio_out(f, TBL(3, 8), 0x33, 4);
+	mmio_out(f, TBL(3, 12), 0, 4);
+	mmio_out(f, TBL(5, 0), 0xfee01000, 4);
+	mmio_out(f, TBL(5, 8), 0x55, 4);
+	cfg_wr(f, 8, cap + 3u, 0x80, 1);		/* MSI-X enable */
+	assert_int_equal(pci_dev_msix_notify(d, 5), 0); /* masked: pending */
+	pci_dev_set_intx(d, 1);				/* status bit 3; no line with MSI-X on */
+}
+
+static void cfg_dump(struct fix *f, unsigned slot, uint32_t out[64])
+{
+	for (unsigned i = 0; i < 64; i++)
+		out[i] = cfg_rd(f, slot, 4 * i, 4);
+}
+
+static void state_save(struct pci_dev *d, struct state_buf *b)
+{
+	state_buf_init(b);
+	assert_int_equal(pci_dev_save(d, b), 0);
+}
+
+/* parse + apply, as a restore does; returns parse's result (why: the reason). */
+static int state_load(struct pci_dev *d, const void *data, size_t len, char *why, size_t n)
+{
+	struct pci_dev_loaded *s;
+	struct state_reader r;
+	int rc;
+
+	state_reader_init(&r, data, len);
+	rc = pci_dev_load_parse(d, &r, &s, why, n);
+	if (rc)
+		return rc;
+	assert_int_equal(state_reader_finish(&r), 0);
+	pci_dev_load_apply(d, s);
+	return 0;
+}
+
+static void test_state_round_trip(void **state)
+{
+	struct fix *f = *state, *g;
+	void *gs;
+	struct pci_dev *d = state_dev(f, 8, &net_info, 0x4000, STATE_NVEC, true), *e;
+	struct state_buf b, b2;
+	uint32_t want[64], got[64];
+	char why[256] = "";
+	uint32_t gsi = pci_intx_gsi(8, 1);
+	int sent;
+
+	state_program(f, d);
+	cfg_dump(f, 8, want);
+	state_save(d, &b);
+	assert_int_equal(b.len, PS_TABLE + 16 * STATE_NVEC + 8 * 2);
+
+	setup(&gs);
+	g = gs;
+	e = state_dev(g, 8, &net_info, 0x4000, STATE_NVEC, true);
+	if (state_load(e, b.data, b.len, why, sizeof(why)))
+		fail_msg("refused: %s", why);
+	/* Config space reads the same, and saving again gives the same bytes. */
+	cfg_dump(g, 8, got);
+	assert_memory_equal(got, want, sizeof(want));
+	assert_int_equal(cfg_rd(g, 8, 0x44, 4), 0xdeadbeef);
+	state_save(e, &b2);
+	assert_int_equal(b2.len, b.len);
+	assert_memory_equal(b2.data, b.data, b.len);
+	/* The BARs decode where the guest had put them. */
+	assert_int_equal(pio_in(g, IOBASE + 0x100, 1), 0x3c);
+	assert_int_equal(mmio_in(g, 0xd0000004, 4, NULL), 0xa5a5a5a5);
+	assert_int_equal(mmio_in(g, 0xd8000000, 4, NULL), 0xa5a5a5a5);
+	/* MSI-X: the table, the pending bit, every vector told to the machine. */
+	assert_int_equal(mmio_in(g, TBL(3, 8), 4, NULL), 0x33);
+	assert_int_equal(mmio_in(g, TBL(3, 12), 4, NULL), 0);
+	assert_int_equal(mmio_in(g, PBA(0), 8, NULL), 1u << 5);
+	assert_true(g->sv_calls >= STATE_NVEC);
+	sent = g->sent;
+	assert_int_equal(pci_dev_msix_notify(e, 3), 0);
+	assert_int_equal(g->sent, sent + 1);
+	assert_int_equal(g->sent_data[sent], 0x33);
+	/* Unmasking vector 5 sends the message that was pending when saved. */
+	mmio_out(g, TBL(5, 12), 0, 4);
+	assert_int_equal(g->sent, sent + 2);
+	assert_int_equal(g->sent_data[sent + 1], 0x55);
+	/* INTx: asserted when saved, so the line comes up once MSI-X is off. */
+	assert_int_equal(g->level[gsi], 0);
+	assert_int_equal(cfg_rd(g, 8, 0x06, 2) & 0x8, 0x8);
+	cfg_wr(g, 8, find_cap(g, 8, PCI_CAP_ID_MSIX) + 3u, 0, 1);
+	assert_int_equal(g->level[gsi], 1);
+	state_buf_free(&b);
+	state_buf_free(&b2);
+	teardown(&gs);
+	F = f;
+}
+
+/* A copy of b with len bytes of v (little-endian) at off. */
+static uint8_t *patched(const struct state_buf *b, size_t off, uint64_t v, unsigned len)
+{
+	uint8_t *p = malloc(b->len);
+
+	assert_non_null(p);
+	memcpy(p, b->data, b->len);
+	for (unsigned i = 0; i < len; i++)
+		p[off + i] = (uint8_t)(v >> (8 * i));
+	return p;
+}
+
+/* Each refusal leaves e as it was: nothing decoded, command 0. */
+static void expect_refused(struct fix *g, struct pci_dev *e, const void *data, size_t len,
+			   const char *reason)
+{
+	char why[256] = "";
+	int mmio = g->bus.space[BUS_MMIO].nr, pio = g->bus.space[BUS_PIO].nr;
+
+	if (state_load(e, data, len, why, sizeof(why)) != -EINVAL)
+		fail_msg("accepted, expected a refusal saying '%s' (%zu bytes)", reason, len);
+	if (!strstr(why, reason))
+		fail_msg("reason '%s' does not say '%s'", why, reason);
+	assert_int_equal(cfg_rd(g, 8, 0x04, 2), 0);
+	assert_int_equal(g->bus.space[BUS_MMIO].nr, mmio);
+	assert_int_equal(g->bus.space[BUS_PIO].nr, pio);
+}
+
+static void test_state_refused(void **state)
+{
+	struct fix *f = *state, *g;
+	void *gs;
+	struct pci_dev *d = state_dev(f, 8, &net_info, 0x4000, STATE_NVEC, true), *e;
+	struct state_buf b;
+	uint8_t *p;
+	uint8_t cap = find_cap(f, 8, PCI_CAP_ID_MSIX);
+
+	state_program(f, d);
+	state_save(d, &b);
+	setup(&gs);
+	g = gs;
+	e = state_dev(g, 8, &net_info, 0x4000, STATE_NVEC, true);
+	/* Cut anywhere: refused. */
+	for (size_t n = 0; n < b.len; n += 7)
+		expect_refused(g, e, b.data, n, "");
+	/* Another device in the slot. */
+	p = patched(&b, PS_DEVICE_ID, 0x1042, 2);
+	expect_refused(g, e, p, b.len, "slot 8 holds 1af4:1042");
+	free(p);
+	/* BARs: outside every window (RAM), misaligned, a 32-bit BAR above 4 GiB. */
+	p = patched(&b, PS_BAR(1) + 12, 0x10000000, 8);
+	expect_refused(g, e, p, b.len, "BAR1 at 0x10000000 (16384 bytes) lies outside");
+	free(p);
+	p = patched(&b, PS_BAR(2) + 12, 0xb00000000ULL, 8); /* a 64-bit BAR past its window */
+	expect_refused(g, e, p, b.len, "BAR2 at 0xb00000000");
+	free(p);
+	p = patched(&b, PS_BAR(1) + 12, 0xd0000100, 8);
+	expect_refused(g, e, p, b.len, "cannot hold");
+	free(p);
+	p = patched(&b, PS_BAR(1) + 12, 0x1d0000000ULL, 8);
+	expect_refused(g, e, p, b.len, "cannot hold");
+	free(p);
+	p = patched(&b, PS_BAR(0) + 12, 0x100, 8); /* I/O below the window */
+	expect_refused(g, e, p, b.len, "BAR0");
+	free(p);
+	/* A BAR of another size. */
+	p = patched(&b, PS_BAR(1) + 4, 0x8000, 8);
+	expect_refused(g, e, p, b.len, "BAR1 is 32768 bytes");
+	free(p);
+	/* Bits no guest can set: command, MSI-X control, a table entry's reserved bits. */
+	p = patched(&b, PS_COMMAND, 0x0008, 2);
+	expect_refused(g, e, p, b.len, "command 0x0008");
+	free(p);
+	p = patched(&b, PS_CTRL, 0x8001, 2);
+	expect_refused(g, e, p, b.len, "MSI-X control");
+	free(p);
+	p = patched(&b, PS_TABLE + 16 * 3 + 12, 0x2, 4);
+	expect_refused(g, e, p, b.len, "vector 3 has reserved bits");
+	free(p);
+	/* A pending bit on an unmasked vector, or past the table. */
+	p = patched(&b, PS_TABLE + 16 * STATE_NVEC, 1u << 3 | 1u << 5, 8);
+	expect_refused(g, e, p, b.len, "vector 3 is pending but unmasked");
+	free(p);
+	p = patched(&b, PS_TABLE + 16 * STATE_NVEC + 8, 1ULL << 63, 8);
+	expect_refused(g, e, p, b.len, "pending bit 127");
+	free(p);
+	/* The capability list is the device's: the vendor capability's ID changed. */
+	p = patched(&b, PS_STORED, 0x05, 1);
+	expect_refused(g, e, p, b.len, "capability at 0x40");
+	free(p);
+	p = patched(&b, PS_STORED + cap - 0x40 + 4, 0x1000, 2); /* the MSI-X table's offset */
+	expect_refused(g, e, p, b.len, "capability at 0x");
+	free(p);
+	p = patched(&b, PS_INTX, 2, 1);
+	expect_refused(g, e, p, b.len, "INTx");
+	free(p);
+	p = patched(&b, 0, 2, 4);
+	expect_refused(g, e, p, b.len, "version");
+	free(p);
+	teardown(&gs);
+
+	/* Machines that differ from the saved one: identity, slot, table size, capabilities. */
+	{
+		struct {
+			int slot;
+			const struct pci_dev_info *info;
+			uint64_t bar1;
+			unsigned nvec;
+			bool vcap;
+			const char *reason;
+		} other[] = {
+		    {8, &blk_info, 0x4000, STATE_NVEC, true, "this machine has 1af4:1042"},
+		    {9, &net_info, 0x4000, STATE_NVEC, true, "in slot 9"},
+		    {8, &net_info, 0x8000, STATE_NVEC, true, "BAR1 is 16384 bytes"},
+		    {8, &net_info, 0x4000, 16, true, "70 MSI-X vectors in the snapshot, 16"},
+		    {8, &net_info, 0x4000, STATE_NVEC, false, "capability at 0x40"},
+		};
+
+		for (size_t i = 0; i < sizeof(other) / sizeof(other[0]); i++) {
+			char why[256] = "";
+
+			setup(&gs);
+			g = gs;
+			e = state_dev(g, other[i].slot, other[i].info, other[i].bar1, other[i].nvec,
+				      other[i].vcap);
+			assert_int_equal(state_load(e, b.data, b.len, why, sizeof(why)), -EINVAL);
+			if (!strstr(why, other[i].reason))
+				fail_msg("reason '%s' does not say '%s'", why, other[i].reason);
+			teardown(&gs);
+		}
+	}
+	state_buf_free(&b);
+	F = f;
+}
+
+static void test_host_state(void **state)
+{
+	struct fix *f = *state, *g;
+	void *gs;
+	struct state_buf b;
+	struct state_reader r;
+	char why[256] = "";
+	bool hit;
+	uint8_t *p;
+
+	/* ECAM moved and shrunk, host bridge storage written, a latch left in 0xCF8. */
+	cfg_wr(f, 0, 0x60, 0xb4000005, 4);
+	cfg_wr(f, 0, 0x90, 0x33333330, 4);
+	pio_out(f, 0xcf8, 0x80004010, 4);
+	state_buf_init(&b);
+	assert_int_equal(pci_host_save(f->h, &b), 0);
+
+	setup(&gs);
+	g = gs;
+	state_reader_init(&r, b.data, b.len);
+	assert_int_equal(pci_host_load(g->h, &r, why, sizeof(why)), 0);
+	assert_int_equal(pio_in(g, 0xcf8, 4), 0x80004010);
+	assert_int_equal(mmio_in(g, 0xb4000000, 4, &hit), 0x29c08086);
+	assert_true(hit);
+	mmio_in(g, ECAM, 4, &hit);
+	assert_false(hit);
+	assert_int_equal(cfg_rd(g, 0, 0x90, 4), 0x33333330); /* 0xCF8 works anywhere */
+	teardown(&gs);
+
+	/* Reserved PCIEXBAR bits, a latch with bits 1:0, trailing bytes: refused, nothing moves. */
+	for (int i = 0; i < 3; i++) {
+		const char *reason[] = {"PCIEXBAR", "CONFIG_ADDRESS", "too many"};
+		size_t len = b.len + (i == 2);
+
+		p = calloc(1, len);
+		assert_non_null(p);
+		memcpy(p, b.data, b.len);
+		if (i == 0)
+			p[8] |= 0x08;
+		else if (i == 1)
+			p[4] |= 0x01;
+		setup(&gs);
+		g = gs;
+		state_reader_init(&r, p, len);
+		assert_int_equal(pci_host_load(g->h, &r, why, sizeof(why)), -EINVAL);
+		if (!strstr(why, reason[i]))
+			fail_msg("reason '%s' does not say '%s'", why, reason[i]);
+		assert_int_equal(mmio_in(g, ECAM, 4, &hit), 0x29c08086);
+		assert_true(hit);
+		teardown(&gs);
+		free(p);
+	}
+	state_buf_free(&b);
+	F = f;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1177,6 +1507,9 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_pciexbar, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_hostile, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_concurrency, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_state_round_trip, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_state_refused, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_host_state, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

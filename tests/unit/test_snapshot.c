@@ -2,8 +2,10 @@
 /*
  * Snapshot container (state/snapshot.h): round trips, copy-on-write mappings,
  * sparse memory, atomic replacement, and refusal of truncated, corrupted,
- * crafted and wrong-version files with a message naming what is wrong. Files go
- * to a fresh directory under $TMPDIR (default /tmp).
+ * crafted and wrong-version files with a message naming what is wrong; and the
+ * machine configuration a whole-VM snapshot records (state/vmsnap.h: versions 1
+ * and 2, the devices, refused values). Files go to a fresh directory under
+ * $TMPDIR (default /tmp).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -29,6 +31,7 @@
 
 #include "state/snapshot.h"
 #include "state/snapshot_internal.h"
+#include "state/vmsnap.h"
 
 #define MIB	    (1ULL << 20)
 #define LOW_SIZE    (8 * MIB)
@@ -1022,6 +1025,135 @@ static void test_large_sparse(void **state)
 		      t_verify * 1e3, t_small * 1e3);
 }
 
+/* --- whole-VM config (vmsnap_open) ----------------------------------------- */
+
+#define CFG_BASE                                                                                   \
+	"\"cmdline\":\"x\",\"cpus\":2,\"initrd_size\":0,\"kernel\":\"/k\",\"kernel_size\":9,"      \
+	"\"memory\":67108864"
+#define CFG_DISK                                                                                   \
+	"{\"path\":\"/img/a\",\"readonly\":true,\"serial\":\"ser-a\",\"queues\":4,\"size\":8192}"
+
+/* Writes a snapshot whose config is json; opens it with vmsnap_open. */
+static struct snap_reader *open_config(struct fixture *fx, const char *json,
+				       struct machine_config *mc, struct vmsnap_disk *disks, int *n,
+				       char *err, size_t errlen)
+{
+	char p[PATH_MAX], werr[512] = "";
+	struct snap_writer *w;
+
+	path_in(fx, "cfg.snap", p);
+	w = snap_writer_create(p, json, werr, sizeof(werr));
+	assert_non_null(w);
+	assert_int_equal(snap_writer_commit(w, werr, sizeof(werr)), 0);
+	memset(mc, 0, sizeof(*mc));
+	err[0] = '\0';
+	return vmsnap_open(p, mc, disks, n, err, errlen);
+}
+
+static void test_vmsnap_config(void **state)
+{
+	struct fixture *fx = *state;
+	struct vmsnap_disk *disks = calloc(16, sizeof(*disks));
+	struct machine_config mc;
+	struct snap_reader *r;
+	char err[512];
+	int n = -1;
+	static const struct {
+		const char *json, *reason;
+	} bad[] = {
+	    /* Version 1 has no devices; other versions are not read. */
+	    {"{" CFG_BASE ",\"version\":1,\"virtio_rng\":false}", "version 1 has no devices"},
+	    {"{" CFG_BASE
+	     ",\"version\":3,\"virtio_rng\":false,\"console\":\"serial\",\"disks\":[]}",
+	     "version 3, expected 1 or 2"},
+	    /* Version 2 needs all three device keys, with values in range. */
+	    {"{" CFG_BASE ",\"version\":2,\"console\":\"serial\",\"disks\":[]}", "virtio_rng"},
+	    {"{" CFG_BASE ",\"version\":2,\"virtio_rng\":false,\"console\":\"hvc\",\"disks\":[]}",
+	     "console 'hvc'"},
+	    {"{" CFG_BASE ",\"version\":2,\"virtio_rng\":1,\"console\":\"serial\",\"disks\":[]}",
+	     "virtio_rng"},
+	    {"{" CFG_BASE ",\"version\":2,\"virtio_rng\":false,\"console\":\"serial\",\"disks\":["
+	     "{\"path\":\"/a\",\"readonly\":false,\"serial\":\"s\",\"queues\":0,\"size\":512}]}",
+	     "disk 0: values out of range"},
+	    {"{" CFG_BASE ",\"version\":2,\"virtio_rng\":false,\"console\":\"serial\",\"disks\":["
+	     "{\"path\":\"/a\",\"readonly\":false,\"serial\":\"s\",\"queues\":1,\"size\":513}]}",
+	     "disk 0: values out of range"},
+	    {"{" CFG_BASE ",\"version\":2,\"virtio_rng\":false,\"console\":\"serial\",\"disks\":["
+	     "{\"path\":\"\",\"readonly\":false,\"serial\":\"s\",\"queues\":1,\"size\":512}]}",
+	     "disk 0: values out of range"},
+	    {"{" CFG_BASE ",\"version\":2,\"virtio_rng\":false,\"console\":\"serial\",\"disks\":["
+	     "{\"path\":\"/a\",\"readonly\":false,\"serial\":\"123456789012345678901\","
+	     "\"queues\":1,\"size\":512}]}",
+	     "disk 0: values out of range"},
+	    {"{" CFG_BASE ",\"version\":2,\"virtio_rng\":false,\"console\":\"serial\",\"disks\":["
+	     "{\"path\":\"/a\",\"readonly\":false,\"serial\":\"s\",\"queues\":1,\"size\":512,"
+	     "\"cache\":1}]}",
+	     "disk 0:"},
+	    {"{" CFG_BASE ",\"version\":2,\"virtio_rng\":false,\"console\":\"serial\",\"disks\":["
+	     "{\"path\":\"/a\",\"readonly\":false,\"queues\":1,\"size\":512}]}",
+	     "disk 0:"},
+	    {"[1,2]", "not a JSON object"},
+	    {"{" CFG_BASE ",\"version\":2,\"virtio_rng\":false,\"console\":\"serial\",\"disks\":[],"
+	     "\"bogus\":1}",
+	     "bogus"},
+	};
+
+	assert_non_null(disks);
+	/* Version 1: no devices, a serial console. */
+	r = open_config(fx, "{" CFG_BASE ",\"version\":1}", &mc, disks, &n, err, sizeof(err));
+	if (!r)
+		fail_msg("version 1 refused: %s", err);
+	assert_int_equal(n, 0);
+	assert_false(mc.virtio_rng);
+	assert_int_equal(mc.console, MACHINE_CONSOLE_SERIAL);
+	assert_int_equal(mc.ncpus, 2);
+	vmsnap_close(r, &mc);
+	/* Version 2 with every device. */
+	r = open_config(fx,
+			"{" CFG_BASE ",\"version\":2,\"virtio_rng\":true,\"console\":\"virtio\","
+			"\"disks\":[" CFG_DISK ",{\"path\":\"/img/b\",\"readonly\":false,"
+			"\"serial\":\"\",\"queues\":1,\"size\":512}]}",
+			&mc, disks, &n, err, sizeof(err));
+	if (!r)
+		fail_msg("version 2 refused: %s", err);
+	assert_true(mc.virtio_rng);
+	assert_int_equal(mc.console, MACHINE_CONSOLE_VIRTIO);
+	assert_int_equal(n, 2);
+	assert_string_equal(disks[0].path, "/img/a");
+	assert_string_equal(disks[0].serial, "ser-a");
+	assert_true(disks[0].readonly);
+	assert_int_equal(disks[0].queues, 4);
+	assert_int_equal(disks[0].size, 8192);
+	assert_string_equal(disks[1].path, "/img/b");
+	assert_false(disks[1].readonly);
+	assert_int_equal(mc.ndisks, 0); /* the caller's, once it opened the images */
+	vmsnap_close(r, &mc);
+	/* Seventeen disks. */
+	{
+		char json[4096];
+		size_t at = (size_t)snprintf(json, sizeof(json),
+					     "{" CFG_BASE ",\"version\":2,\"virtio_rng\":false,"
+					     "\"console\":\"serial\",\"disks\":[");
+
+		for (int i = 0; i < 17; i++)
+			at += (size_t)snprintf(json + at, sizeof(json) - at, "%s" CFG_DISK,
+					       i ? "," : "");
+		snprintf(json + at, sizeof(json) - at, "]}");
+		assert_null(open_config(fx, json, &mc, disks, &n, err, sizeof(err)));
+		assert_non_null(strstr(err, "17 disks, at most 16"));
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		r = open_config(fx, bad[i].json, &mc, disks, &n, err, sizeof(err));
+		if (r)
+			fail_msg("accepted: %s", bad[i].json);
+		if (!strstr(err, "section 'config'") || !strstr(err, bad[i].reason))
+			fail_msg("%s: '%s' does not name the config and say '%s'", bad[i].json, err,
+				 bad[i].reason);
+		assert_int_equal(n, 0);
+	}
+	free(disks);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1038,6 +1170,7 @@ int main(void)
 	    cmocka_unit_test(test_bad_destination),
 	    cmocka_unit_test(test_write_failure),
 	    cmocka_unit_test(test_large_sparse),
+	    cmocka_unit_test(test_vmsnap_config),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -4,8 +4,9 @@
  * through ECAM and BAR accesses as a guest driver would: identity and
  * capabilities, the common configuration registers and their widths, vector
  * validation, ISR and INTx, MSI-X, ioeventfd binding as the BAR moves, the
- * PCI configuration access window, device configuration, several queues, and
- * a whole virtio-rng request.
+ * PCI configuration access window, device configuration, several queues, a
+ * whole virtio-rng request, and snapshots of the transport (saved, restored
+ * into a fresh host, and refused when they do not fit).
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -593,6 +594,213 @@ static void test_bad_create(void **state)
 	fix_free(f);
 }
 
+/* ---- snapshots ---- */
+
+/* Where the transport's state starts in a save of virtio-rng (2 vectors: PCI state, then ours). */
+#define RNG_PCI_LEN   (342 + 16 * 2 + 8)
+#define TS_NVEC	      (RNG_PCI_LEN + 6)
+#define TS_CFG_VECTOR (RNG_PCI_LEN + 18)
+#define TS_ISR	      (RNG_PCI_LEN + 20)
+#define TS_Q0_VECTOR  (RNG_PCI_LEN + 30 + 26 + 2) /* in the core state after it */
+#define PS_BAR4_ADDR  (25 + 20 * 4 + 12)
+
+static void save_rng(struct fix *f, struct state_buf *b)
+{
+	state_buf_init(b);
+	assert_int_equal(virtio_pci_save(f->p, b), 0);
+	assert_int_equal(virtio_rng_save(f->rng, b), 0);
+}
+
+/* As vmsnap loads a virtio section: transport parsed, device loaded, vectors checked, applied. */
+static int load_rng(struct fix *g, const void *data, size_t len, char *why, size_t n)
+{
+	struct virtio_pci_loaded *t;
+	struct state_reader r;
+	int rc;
+
+	state_reader_init(&r, data, len);
+	rc = virtio_pci_load_parse(g->p, &r, &t, why, n);
+	if (rc)
+		return rc;
+	rc = virtio_rng_load(g->rng, &r);
+	if (!rc)
+		rc = virtio_pci_load_check_queues(g->p, why, n);
+	if (rc) {
+		virtio_pci_load_discard(t);
+		return rc;
+	}
+	virtio_pci_load_apply(g->p, t);
+	return 0;
+}
+
+/* A driver's work: BAR 4 moved, MSI-X on, the queue live, a request done, selectors set. */
+static void rng_drive(struct fix *f)
+{
+	uint32_t c = find_vcap(f, VIRTIO_PCI_CAP_PCI_CFG);
+
+	wr(f, cfg(f, 0x20), (uint32_t)NEWBAR, 4);
+	wr(f, cfg(f, 0x24), 0, 4);
+	f->bar = NEWBAR;
+	enable_mem(f);
+	wr(f, msix_table(f) + 0, 0xfee01000, 4);
+	wr(f, msix_table(f) + 8, 0x45, 4);
+	wr(f, msix_table(f) + 12, 0, 4);
+	wr(f, cfg(f, msix_cap(f) + 3), 0x80, 1);
+	bring_up_queue(f, 0);
+	wr(f, common(f, VIRTIO_PCI_COMMON_Q_MSIX), 0, 2);
+	wr(f, common(f, VIRTIO_PCI_COMMON_MSIX), 1, 2);
+	wr(f, common(f, VIRTIO_PCI_COMMON_STATUS), 15, 1);
+	drv_desc(&f->vm, FAKE_DESC_GPA, 0, FAKE_BUF_GPA, 512, VIRTQ_DESC_F_WRITE, 0);
+	drv_avail(&f->vm, 0);
+	wr(f, f->bar + VIRTIO_PCI_NOTIFY_OFF, 0, 2);
+	assert_int_equal(drv_used_idx(&f->vm), 1);
+	wr(f, common(f, VIRTIO_PCI_COMMON_DFSELECT), 1, 4);
+	wr(f, common(f, VIRTIO_PCI_COMMON_GFSELECT), 0, 4);
+	wr(f, cfg(f, c + 4), VIRTIO_PCI_BAR, 1);
+	wr(f, cfg(f, c + 8), VIRTIO_PCI_COMMON_NUMQ, 4);
+	wr(f, cfg(f, c + 12), 2, 4);
+}
+
+static void test_snapshot_round_trip(void **state)
+{
+	struct fix *f = fix_new(true, &io_ops), *g = fix_new(true, &io_ops);
+	struct state_buf b, b2;
+	char why[256] = "";
+	uint32_t c;
+
+	(void)state;
+	rng_drive(f);
+	save_rng(f, &b);
+	/* The restored VM maps the same RAM (a snapshot's memory sections). */
+	memcpy(g->vm.ram, f->vm.ram, FAKE_RAM_SIZE);
+	memcpy(g->vm.ram2, f->vm.ram2, FAKE_RAM2_SIZE);
+	g->vm.avail_idx = f->vm.avail_idx;
+	assert_int_equal(g->nev, 0);
+	if (load_rng(g, b.data, b.len, why, sizeof(why)))
+		fail_msg("refused: %s", why);
+	g->bar = NEWBAR;
+	/* The queue's eventfd is bound where the guest had put BAR 4. */
+	assert_int_equal(g->nev, 1);
+	assert_true(g->ev[0].assign);
+	assert_int_equal(g->ev[0].addr, NEWBAR + VIRTIO_PCI_NOTIFY_OFF);
+	/* Registers and selectors read back as they were. */
+	assert_int_equal(rd(g, common(g, VIRTIO_PCI_COMMON_DFSELECT), 4), 1);
+	assert_int_equal(rd(g, common(g, VIRTIO_PCI_COMMON_MSIX), 2), 1);
+	assert_int_equal(rd(g, common(g, VIRTIO_PCI_COMMON_Q_MSIX), 2), 0);
+	assert_int_equal(rd(g, common(g, VIRTIO_PCI_COMMON_STATUS), 1), 15);
+	c = find_vcap(g, VIRTIO_PCI_CAP_PCI_CFG);
+	assert_int_equal(rd(g, cfg(g, c + 16), 2), 1); /* the window still points at num_queues */
+	/* Saving again gives the same bytes. */
+	save_rng(g, &b2);
+	assert_int_equal(b2.len, b.len);
+	assert_memory_equal(b2.data, b.data, b.len);
+	/* The next request completes, with its MSI-X message as the guest programmed it. */
+	drv_desc(&g->vm, FAKE_DESC_GPA, 1, FAKE_BUF_GPA, 64, VIRTQ_DESC_F_WRITE, 0);
+	drv_avail(&g->vm, 1);
+	wr(g, g->bar + VIRTIO_PCI_NOTIFY_OFF, 0, 2);
+	assert_int_equal(drv_used_idx(&g->vm), 2);
+	assert_int_equal(drv_used_len(&g->vm, 1), 64);
+	assert_int_equal(g->sent, 1);
+	assert_int_equal(g->sent_addr[0], 0xfee01000);
+	assert_int_equal(g->sent_data[0], 0x45);
+	state_buf_free(&b);
+	state_buf_free(&b2);
+	fix_free(f);
+	fix_free(g);
+}
+
+/* INTx: ISR and the line level come back, and reading ISR lowers the line as before. */
+static void test_snapshot_intx(void **state)
+{
+	struct fix *f = fix_new(true, NULL), *g = fix_new(true, NULL);
+	uint32_t gsi = pci_intx_gsi(f->slot, 1);
+	struct state_buf b;
+	char why[256] = "";
+
+	(void)state;
+	enable_mem(f);
+	bring_up_queue(f, 0);
+	wr(f, common(f, VIRTIO_PCI_COMMON_STATUS), 15, 1);
+	drv_desc(&f->vm, FAKE_DESC_GPA, 0, FAKE_BUF_GPA, 64, VIRTQ_DESC_F_WRITE, 0);
+	drv_avail(&f->vm, 0);
+	wr(f, f->bar + VIRTIO_PCI_NOTIFY_OFF, 0, 2);
+	assert_int_equal(f->level[gsi], 1);
+	save_rng(f, &b);
+	memcpy(g->vm.ram, f->vm.ram, FAKE_RAM_SIZE);
+	assert_int_equal(g->level[gsi], 0);
+	if (load_rng(g, b.data, b.len, why, sizeof(why)))
+		fail_msg("refused: %s", why);
+	assert_int_equal(g->level[gsi], 1);
+	assert_int_equal(rd(g, g->bar + VIRTIO_PCI_ISR_OFF, 1), VIRTIO_PCI_ISR_QUEUE);
+	assert_int_equal(g->level[gsi], 0);
+	state_buf_free(&b);
+	fix_free(f);
+	fix_free(g);
+}
+
+static void test_snapshot_refused(void **state)
+{
+	struct fix *f = fix_new(true, &io_ops), *toy = fix_new(false, &io_ops);
+	struct state_buf b;
+	struct virtio_pci_loaded *t;
+	struct state_reader r;
+	char why[256];
+	struct {
+		size_t off;
+		uint64_t val;
+		unsigned len;
+		const char *reason;
+	} cases[] = {
+	    {TS_NVEC, 5, 2, "1 queues and 5 MSI-X vectors in the snapshot, 1 and 2 here"},
+	    {TS_CFG_VECTOR, 2, 2, "configuration vector 2 is past the 2 MSI-X vectors"},
+	    {TS_ISR, 0x04, 1, "ISR 0x04"},
+	    {TS_Q0_VECTOR, 9, 2, "queue 0's vector 9 is past the 2 MSI-X vectors"},
+	    {PS_BAR4_ADDR, 0x10000000, 8, "BAR4 at 0x10000000 (16384 bytes) lies outside"},
+	    {RNG_PCI_LEN, 2, 4, "transport state version"},
+	};
+
+	(void)state;
+	rng_drive(f);
+	save_rng(f, &b);
+	/* Another device in the slot: the toy one (1af4:106a). */
+	state_reader_init(&r, b.data, b.len);
+	assert_int_equal(virtio_pci_load_parse(toy->p, &r, &t, why, sizeof(why)), -EINVAL);
+	assert_non_null(strstr(why, "holds 1af4:1044"));
+	assert_non_null(strstr(why, "this machine has 1af4:106a"));
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct fix *g = fix_new(true, &io_ops);
+		uint8_t *p = malloc(b.len);
+
+		assert_non_null(p);
+		memcpy(p, b.data, b.len);
+		for (unsigned k = 0; k < cases[i].len; k++)
+			p[cases[i].off + k] = (uint8_t)(cases[i].val >> (8 * k));
+		memcpy(g->vm.ram, f->vm.ram, FAKE_RAM_SIZE);
+		why[0] = '\0';
+		assert_int_equal(load_rng(g, p, b.len, why, sizeof(why)), -EINVAL);
+		if (!strstr(why, cases[i].reason))
+			fail_msg("case %zu: reason '%s' does not say '%s'", i, why,
+				 cases[i].reason);
+		/* Neither PCI nor the transport took effect: nothing decodes, nothing is bound. */
+		assert_int_equal(rd(g, cfg(g, 4), 2), 0);
+		assert_int_equal(g->nev, 0);
+		free(p);
+		fix_free(g);
+	}
+	/* Cut anywhere: refused. */
+	for (size_t n = 0; n < b.len; n += 5) {
+		struct fix *g = fix_new(true, &io_ops);
+
+		memcpy(g->vm.ram, f->vm.ram, FAKE_RAM_SIZE);
+		assert_int_equal(load_rng(g, b.data, n, why, sizeof(why)), -EINVAL);
+		assert_int_equal(g->nev, 0);
+		fix_free(g);
+	}
+	state_buf_free(&b);
+	fix_free(f);
+	fix_free(toy);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -600,6 +808,8 @@ int main(void)
 	    cmocka_unit_test(test_rng_request_msix),	cmocka_unit_test(test_rng_intx_isr),
 	    cmocka_unit_test(test_eventfds_follow_bar), cmocka_unit_test(test_eventfd_refused),
 	    cmocka_unit_test(test_pci_cfg_window),	cmocka_unit_test(test_bad_create),
+	    cmocka_unit_test(test_snapshot_round_trip), cmocka_unit_test(test_snapshot_intx),
+	    cmocka_unit_test(test_snapshot_refused),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
