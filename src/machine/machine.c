@@ -268,10 +268,21 @@ static int machine_ioeventfd_len(int vm_fd)
  * free slot. Their queue notifications are KVM ioeventfds served by the I/O
  * thread, created here and started with the vCPUs.
  */
+/* One virtio device (already created: vdev NULL means it could not be) on the next PCI slot. */
+static int machine_add_virtio_pci(struct machine *m, struct virtio_dev *vdev, uint32_t class_code,
+				  struct virtio_pci **out)
+{
+	if (!vdev)
+		return -errno;
+	*out = virtio_pci_create(m->pci, -1, vdev, class_code, &machine_ioevent_ops, m);
+	return *out ? 0 : -errno;
+}
+
 static int machine_setup_virtio(struct machine *m)
 {
 	const struct machine_config *c = m->cfg;
 	bool vcons = c->console == MACHINE_CONSOLE_VIRTIO;
+	int rc;
 
 	if (!c->virtio_rng && !c->ndisks && !vcons)
 		return 0;
@@ -279,37 +290,30 @@ static int machine_setup_virtio(struct machine *m)
 	m->io = iothread_create();
 	if (!m->io)
 		return -errno;
+	/* Class codes as QEMU's: 00ffh unclassified (virtio-rng-pci), 0100h SCSI storage
+	 * (virtio-blk-pci), 0780h other communication controller (virtio-serial-pci). */
 	if (c->virtio_rng) {
 		m->rng = virtio_rng_create(&m->mem);
-		if (!m->rng)
-			return -errno;
-		/* Class 00ffh: "unclassified, other", as QEMU's virtio-rng-pci. */
-		m->rng_pci = virtio_pci_create(m->pci, -1, virtio_rng_dev(m->rng), 0x00ff00,
-					       &machine_ioevent_ops, m);
-		if (!m->rng_pci)
-			return -errno;
+		rc = machine_add_virtio_pci(m, m->rng ? virtio_rng_dev(m->rng) : NULL, 0x00ff00,
+					    &m->rng_pci);
+		if (rc)
+			return rc;
 	}
 	for (int i = 0; i < c->ndisks; i++) {
 		const struct machine_disk *d = &c->disks[i];
 
 		m->blk[i] = virtio_blk_create(&m->mem, d->dev, d->serial, d->queues);
-		if (!m->blk[i])
-			return -errno;
-		/* Class 0100h: mass storage, SCSI, as QEMU's virtio-blk-pci. */
-		m->blk_pci[i] = virtio_pci_create(m->pci, -1, virtio_blk_dev(m->blk[i]), 0x010000,
-						  &machine_ioevent_ops, m);
-		if (!m->blk_pci[i])
-			return -errno;
+		rc = machine_add_virtio_pci(m, m->blk[i] ? virtio_blk_dev(m->blk[i]) : NULL,
+					    0x010000, &m->blk_pci[i]);
+		if (rc)
+			return rc;
 	}
 	if (vcons) {
 		m->vcons = virtio_console_create(&m->mem, c->console_cols, c->console_rows);
-		if (!m->vcons)
-			return -errno;
-		/* Class 0780h: "communication controller, other", as QEMU's virtio-serial-pci. */
-		m->vcons_pci = virtio_pci_create(m->pci, -1, virtio_console_dev(m->vcons), 0x078000,
-						 &machine_ioevent_ops, m);
-		if (!m->vcons_pci)
-			return -errno;
+		rc = machine_add_virtio_pci(m, m->vcons ? virtio_console_dev(m->vcons) : NULL,
+					    0x078000, &m->vcons_pci);
+		if (rc)
+			return rc;
 	}
 	return 0;
 }
