@@ -194,6 +194,16 @@ kit_isr_table:
 
 	.text
 irq_lapic:
+	pushq %rcx                  /* the TSC at entry, for latency measurements */
+	pushq %rdx
+	movl %eax, %ecx
+	rdtsc
+	shlq $32, %rdx
+	orq %rdx, %rax
+	movq %rax, kit_irq_tsc(, %rcx, 8)
+	movl %ecx, %eax
+	popq %rdx
+	popq %rcx
 	lock incq kit_irq_count(, %rax, 8)
 	xorl %eax, %eax
 	movabs %eax, 0xfee000b0    /* LAPIC EOI */

@@ -110,6 +110,10 @@ __attribute__((noreturn)) static inline void kit_park(void)
 
 /* Interrupts taken per vector, all CPUs (incremented by the ring-0 stubs). */
 extern volatile uint64_t kit_irq_count[256];
+/* The TSC when the ring-0 stub of a local APIC vector (0x30 up, not the PIC's)
+ * was entered last, written before kit_irq_count is incremented: a ring-3
+ * poller that sees the count change reads the time its interrupt arrived. */
+extern volatile uint64_t kit_irq_tsc[256];
 
 /* ---- serial console (COM1, polled) and formatting --------------------------- */
 void kit_putc(char c);

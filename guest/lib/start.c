@@ -14,6 +14,7 @@
 #define MB_INFO_MMAP    (1u << 6)
 
 volatile uint64_t kit_irq_count[256];
+volatile uint64_t kit_irq_tsc[256];
 static struct boot_info kit_bi;
 
 /* The default ap_main: nothing to do. */
