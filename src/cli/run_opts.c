@@ -72,6 +72,14 @@ static void run_usage(FILE *f)
 		"                        ttyS0; virtio adds a virtio console on PCI (hvc0, Linux:\n"
 		"                        console=hvc0) and sends input there. The output of both\n"
 		"                        ttyS0 and hvc0 is shown\n"
+		"      --io-poll-max MICROSECONDS\n"
+		"                        how long the virtio I/O thread may poll for the next\n"
+		"                        request before it sleeps (adaptive, as QEMU's iothread\n"
+		"                        poll-max-ns: it polls only while requests keep coming\n"
+		"                        that soon, so an idle guest costs nothing). Lower\n"
+		"                        latency for a busy device at the price of host CPU time;\n"
+		"                        0 never polls (default " RUN_STR(RUN_DEFAULT_IO_POLL_US) ", at most " RUN_STR(RUN_MAX_IO_POLL_US) ";\n"
+		"                        docs/performance.md)\n"
 		"      --no-reboot       exit (status 0) when the guest resets, instead of\n"
 		"                        rebooting it\n"
 		"      --shutdown-timeout SECONDS\n"
@@ -139,7 +147,8 @@ enum {
 	OPT_DEVICE,
 	OPT_DISK,
 	OPT_FIRMWARE,
-	OPT_CONSOLE
+	OPT_CONSOLE,
+	OPT_IO_POLL
 };
 
 /* --disk path=FILE[,readonly=on][,serial=S][,queues=N]: one more disk in o. */
@@ -225,6 +234,7 @@ int run_parse(int argc, char **argv, struct run_options *o)
 		{"firmware", required_argument, NULL, OPT_FIRMWARE},
 		{"bios", required_argument, NULL, OPT_FIRMWARE},
 		{"console", required_argument, NULL, OPT_CONSOLE},
+		{"io-poll-max", required_argument, NULL, OPT_IO_POLL},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -237,6 +247,7 @@ int run_parse(int argc, char **argv, struct run_options *o)
 	o->mc.ncpus = 1;
 	o->mc.ram_size = RUN_DEFAULT_MEMORY;
 	o->shutdown_timeout = 30;
+	o->mc.io_poll_max_ns = RUN_DEFAULT_IO_POLL_US * 1000u;
 	o->kvm_path = "/dev/kvm";
 	optind = 1;
 	opterr = 0;
@@ -324,6 +335,12 @@ int run_parse(int argc, char **argv, struct run_options *o)
 				return run_usage_error(
 					"--shutdown-timeout '%s': expected seconds (0-86400)", optarg);
 			o->shutdown_timeout = (unsigned)v;
+			break;
+		case OPT_IO_POLL:
+			if (size_parse_uint(optarg, 0, RUN_MAX_IO_POLL_US, &v))
+				return run_usage_error("--io-poll-max '%s': expected microseconds "
+						       "(0-" RUN_STR(RUN_MAX_IO_POLL_US) ")", optarg);
+			o->mc.io_poll_max_ns = v * 1000u;
 			break;
 		case OPT_KVM:
 			o->kvm_path = optarg;

@@ -16,6 +16,13 @@
 #define RUN_MIN_MEMORY     (4ULL << 20)
 #define RUN_MAX_MEMORY     (1ULL << 40)
 #define RUN_MAX_CPUS       254 /* APIC IDs 0..253; the IOAPIC takes the next ID */
+/* --io-poll-max, microseconds (machine/iothread.h). The default covers the gap
+ * between a completion and the guest's next request on PVM, where an
+ * interrupt costs the guest 30-40 us (docs/performance.md). */
+#define RUN_DEFAULT_IO_POLL_US 100
+#define RUN_MAX_IO_POLL_US     100000
+#define RUN_STR_(x)        #x
+#define RUN_STR(x)         RUN_STR_(x)
 
 struct run_options {
 	struct machine_config mc;

@@ -10,12 +10,15 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "util/log.h"
@@ -24,6 +27,8 @@
 #define IOTHREAD_EVENTS 16
 /* Rounds of ready callbacks a pause runs before parking: vCPUs are paused, so one or two do. */
 #define IOTHREAD_PAUSE_ROUNDS 64
+/* The first polling window once polling pays (see iothread.h). */
+#define IOTHREAD_POLL_START_NS 4000
 
 struct iothread_watch {
 	struct iothread_watch *next;
@@ -43,7 +48,71 @@ struct iothread {
 	bool ready; /* the thread has filtered itself (or failed to) */
 	int start_rc;
 	struct iothread_watch *watches;
+	uint64_t poll_max_ns; /* 0: never poll */
+	/* Waits that ended while polling, and after sleeping (iothread_poll_stats). */
+	atomic_uint_fast64_t polled, slept;
 };
+
+void iothread_set_poll_max(struct iothread *t, uint64_t max_ns)
+{
+	t->poll_max_ns = max_ns;
+}
+
+uint64_t iothread_poll_next(uint64_t cur_ns, uint64_t max_ns, uint64_t waited_ns)
+{
+	if (!max_ns || waited_ns > max_ns)
+		return 0; /* idle, or the window would not have caught it: sleep at once */
+	if (waited_ns <= cur_ns)
+		return cur_ns; /* caught while polling: the window fits */
+	cur_ns = cur_ns ? cur_ns * 2 : IOTHREAD_POLL_START_NS;
+	return cur_ns < max_ns ? cur_ns : max_ns;
+}
+
+void iothread_poll_stats(struct iothread *t, uint64_t *polled, uint64_t *slept)
+{
+	*polled = atomic_load_explicit(&t->polled, memory_order_relaxed);
+	*slept = atomic_load_explicit(&t->slept, memory_order_relaxed);
+}
+
+static uint64_t iothread_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/*
+ * Waits for events: first polls for up to *poll_ns, then sleeps; adapts
+ * *poll_ns to how long the wait took (iothread_poll_next). As epoll_wait.
+ */
+static int iothread_wait(struct iothread *t, struct epoll_event *ev, uint64_t *poll_ns)
+{
+	uint64_t start, now;
+	int n;
+
+	if (!t->poll_max_ns)
+		return epoll_wait(t->epfd, ev, IOTHREAD_EVENTS, -1);
+	start = iothread_now_ns();
+	now = start;
+	n = 0;
+	while (now - start < *poll_ns) {
+		n = epoll_wait(t->epfd, ev, IOTHREAD_EVENTS, 0);
+		if (n)
+			break;
+		sched_yield();
+		now = iothread_now_ns();
+	}
+	if (n > 0) {
+		atomic_fetch_add_explicit(&t->polled, 1, memory_order_relaxed);
+	} else if (!n) {
+		n = epoll_wait(t->epfd, ev, IOTHREAD_EVENTS, -1);
+		atomic_fetch_add_explicit(&t->slept, 1, memory_order_relaxed);
+	}
+	if (n >= 0)
+		*poll_ns = iothread_poll_next(*poll_ns, t->poll_max_ns, iothread_now_ns() - start);
+	return n;
+}
 
 struct iothread *iothread_create(void)
 {
@@ -156,6 +225,7 @@ static bool iothread_park(struct iothread *t)
 static void iothread_loop(struct iothread *t)
 {
 	struct epoll_event ev[IOTHREAD_EVENTS];
+	uint64_t poll_ns = 0;
 	bool pause;
 	int rc;
 
@@ -169,7 +239,7 @@ static void iothread_loop(struct iothread *t)
 	if (rc)
 		return;
 	for (;;) {
-		int n = epoll_wait(t->epfd, ev, IOTHREAD_EVENTS, -1);
+		int n = iothread_wait(t, ev, &poll_ns);
 
 		if (n < 0) {
 			if (errno == EINTR)

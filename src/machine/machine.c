@@ -290,6 +290,7 @@ static int machine_setup_virtio(struct machine *m)
 	m->io = iothread_create();
 	if (!m->io)
 		return -errno;
+	iothread_set_poll_max(m->io, c->io_poll_max_ns);
 	/* Class codes as QEMU's: 00ffh unclassified (virtio-rng-pci), 0100h SCSI storage
 	 * (virtio-blk-pci), 0780h other communication controller (virtio-serial-pci). */
 	if (c->virtio_rng) {
@@ -693,6 +694,15 @@ void machine_destroy(struct machine *m)
 	 * then no disk request in flight (a completion interrupts through the
 	 * transport and KVM); transports outlive the host.
 	 */
+	if (m->io && m->cfg->io_poll_max_ns) {
+		uint64_t polled, slept;
+
+		iothread_stop(m->io);
+		iothread_poll_stats(m->io, &polled, &slept);
+		log_debug("virtio-io", "%" PRIu64 " waits ended while polling, %" PRIu64
+			  " after sleeping (--io-poll-max %" PRIu64 ")", polled, slept,
+			  m->cfg->io_poll_max_ns / 1000);
+	}
 	iothread_destroy(m->io);
 	for (int i = 0; i < MACHINE_MAX_DISKS; i++)
 		if (m->blk[i])

@@ -77,6 +77,7 @@ struct machine_config {
 	int ndisks;
 	enum machine_console console;
 	uint16_t console_cols, console_rows; /* hvc0's size (0 x 0: unknown) */
+	uint64_t io_poll_max_ns; /* the I/O thread's adaptive polling limit (iothread.h); 0: off */
 };
 
 /* Why the VM stopped running; the first reason reported wins. */

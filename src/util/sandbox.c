@@ -141,6 +141,7 @@ static const struct sandbox_rule sandbox_rules[] = {
 	 * notification eventfds. At a reboot it starts under main's filter. */
 	ANY(epoll_wait, I | M, "the I/O thread's loop (main: started under its filter)"),
 	ANY(epoll_pwait, I | M, "as epoll_wait, with C libraries that use it"),
+	ANY(sched_yield, I | M, "the I/O thread's polling (--io-poll-max) lets waiting threads run"),
 	ANY(read, I, "queue notification eventfds"),
 
 	/* Disks (block/aio.c): requests are submitted from the thread that

@@ -219,3 +219,25 @@ def exitloop_without_device(ctx):
     for line in ("exitloop: pio 200 writes", "exitloop: mmio 200 writes",
                  "exitloop: ioeventfd n/a", "exitloop: notify n/a", "exitloop: irq n/a"):
         expect(line in r.out, f"missing '{line}'", r)
+
+
+@test()
+def io_poll_option(ctx):
+    """--io-poll-max: the I/O thread polls for the next request only when asked to (the
+    debug log counts the waits it ended by polling), and bad values are refused."""
+    base = ["--kernel", ctx.guest("exitloop"), "--device", "virtio-rng", "--memory", "64M",
+            "--log-level", "debug", "--cmdline", "mode=irq n=1000"]
+    r = ctx.kvmm_run(["--io-poll-max", "100000"] + base)
+    expect_clean(r)
+    m = re.search(r"virtio-io: debug: (\d+) waits ended while polling, (\d+) after sleeping "
+                  r"\(--io-poll-max 100000\)", r.err)
+    expect(m, "no polling statistics", r)
+    expect(int(m.group(1)) > 0, "a 100 ms window caught no request", r)
+    r = ctx.kvmm_run(["--io-poll-max", "0"] + base)
+    expect_clean(r)
+    expect("waits ended while polling" not in r.err, "statistics although polling is off", r)
+    for bad in ("-1", "100001", "fast", ""):
+        r = ctx.kvmm_run(["--io-poll-max", bad] + base)
+        expect(r.rc == EXIT_USAGE, f"--io-poll-max '{bad}' was accepted", r)
+        expect(f"--io-poll-max '{bad}': expected microseconds (0-100000)" in r.err,
+               "the error does not say what was wrong", r)
