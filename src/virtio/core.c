@@ -616,7 +616,12 @@ int virtio_dev_load_parse(struct virtio_dev *d, struct state_reader *r,
 	s->status = state_get_u8(r);
 	s->config_generation = state_get_u8(r);
 	pthread_mutex_lock(&d->lock); /* features_ok is an op: ops run under the lock */
-	ok = !r->error && !(s->driver_features & ~d->device_features) &&
+	/*
+	 * As the live device: the driver may write any feature bits; only
+	 * FEATURES_OK checks them (virtio_dev_check_features, which refuses bits
+	 * that were not offered), so only then must the saved ones pass.
+	 */
+	ok = !r->error &&
 	     !virtio_status_order(0, s->status & (uint8_t)~VIRTIO_STATUS_NEEDS_RESET) &&
 	     (!(s->status & VIRTIO_STATUS_FEATURES_OK) ||
 	      virtio_dev_check_features(d, s->driver_features, why, sizeof(why)));

@@ -509,7 +509,9 @@ def virtio_blk_ops():
 def virtio_pci_ops():
     # Ops (fuzz_virtio_pci.c): 0 config write, 1 config read, 2 BAR 4 write, 3 BAR 4 read,
     # 4 MSI-X BAR access (offset bit 15: write), 5 eventfd of queue (bit 8: signal it first),
-    # 6 poke 8 bytes of RAM, 7 bring up a queue. Widths are log2 bytes. Config offsets:
+    # 6 poke 8 bytes of RAM, 7 bring up a queue, 8 snapshot round trip, 9 hostile snapshot
+    # (offset bit 0: of the host bridge; u8 count, count x (u16 at, u8 byte), u8 truncate
+    # flag, [u16 length]). Widths are log2 bytes. Config offsets:
     # MSI-X cap 0x40, then common 0x4c, notify 0x5c, ISR 0x70, device 0x80 (the made-up
     # device only), PCI configuration access window after them.
     def cw(off, val, width=2):
@@ -536,6 +538,14 @@ def virtio_pci_ops():
     def up(q=0):
         return bytes([7]) + struct.pack("<H", q)
 
+    def snap():
+        return bytes([8]) + struct.pack("<H", 0)
+
+    def hostile(host, changes, truncate=None):
+        b = bytes([9]) + struct.pack("<HB", 1 if host else 0, len(changes))
+        b += b"".join(struct.pack("<HB", at, v) for at, v in changes)
+        return b + (struct.pack("<BH", 1, truncate) if truncate is not None else b"\0")
+
     request = (poke(0x1000, struct.pack("<Q", 0x4000)) + poke(0x1008, struct.pack("<IHH", 64, 2, 0))
                + poke(0x2000, struct.pack("<HHH", 0, 1, 0)))
     loop = (poke(0x1000, struct.pack("<Q", 0x4000)) + poke(0x1008, struct.pack("<IHH", 16, 3, 1))
@@ -555,6 +565,11 @@ def virtio_pci_ops():
         "toy-config-window": b"\x01" + cw(0x04, 0x6, 1) + br(0x2000, 3) + bw(0x2004, 0xbeef, 1)
         + br(0x2006, 2) + window + up(2) + fire(2),
         "toy-bar-moves": b"\x01" + moves + up(1) + bw(0x3004, 1) + bw(0x20, 0x1234, 3),
+        "rng-snapshot": b"\x00" + msix_on + up(0) + request + fire(0) + snap()
+        + hostile(False, [(40, 0x55), (200, 1)]) + hostile(False, [], truncate=100)
+        + hostile(True, [(8, 9)]) + snap() + fire(0),
+        "toy-snapshot": b"\x01" + moves + up(2) + snap() + hostile(False, [(300, 0xff)])
+        + bw(0x3008, 2) + snap(),
     }
 
 

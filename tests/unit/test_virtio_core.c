@@ -597,6 +597,35 @@ static void test_save_load(void **state)
 	tdev_free(u);
 }
 
+/* Feature bits the driver wrote but FEATURES_OK never checked (the driver may
+ * write anything until then) are saved and restored as they are. */
+static void test_save_load_unchecked_features(void **state)
+{
+	struct tdev *t = *state, *u = tdev_new();
+	uint64_t f = VIRTIO_BIT(VIRTIO_F_VERSION_1) | VIRTIO_BIT(7) | VIRTIO_BIT(40);
+	struct state_buf b, b2;
+	struct state_reader r;
+
+	virtio_dev_write_status(&t->vdev, VIRTIO_STATUS_ACKNOWLEDGE);
+	virtio_dev_write_status(&t->vdev, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
+	write_features(&t->vdev, f);
+	assert_int_equal(virtio_dev_read_status(&t->vdev), 3);
+	save(t, &b);
+	state_reader_init(&r, b.data, b.len);
+	assert_int_equal(virtio_dev_load(&u->vdev, &r), 0);
+	assert_int_equal(virtio_dev_features(&u->vdev), f);
+	save(u, &b2);
+	assert_int_equal(b.len, b2.len);
+	assert_memory_equal(b.data, b2.data, b.len);
+	/* FEATURES_OK still refuses them after the restore. */
+	virtio_dev_write_status(&u->vdev, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
+						  VIRTIO_STATUS_FEATURES_OK);
+	assert_false(virtio_dev_read_status(&u->vdev) & VIRTIO_STATUS_FEATURES_OK);
+	state_buf_free(&b);
+	state_buf_free(&b2);
+	tdev_free(u);
+}
+
 /* Field offsets in the version 1 format (core.c). */
 #define OFF_VERSION  0
 #define OFF_ID	     4
@@ -718,6 +747,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_config_space, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_save_load, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_load_refusals, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_save_load_unchecked_features, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
