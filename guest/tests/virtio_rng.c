@@ -24,7 +24,8 @@
  *              or INTx through the I/O APIC (vector 0x52, ISR read after each
  *              request), or not at all (polling only)
  *   relocate=1 moves the virtio BAR to 0xc8000000 before using it (kvmm must
- *              move its ioeventfds along)
+ *              move its ioeventfds along); relocate=ADDR (below 4 GiB, 16 KiB
+ *              aligned) to ADDR instead, also outside the host's PCI windows
  *   cfgwin=1   notifies through the PCI configuration access capability
  *              instead of the notify address (kvmm handles it on the vCPU)
  *   reset=1    resets the machine through port 0xcf9 at the end instead of
@@ -352,7 +353,7 @@ static void stream(const struct boot_info *bi)
 	printf("virtio-rng: stream %lu rounds ok, %lu interrupts\n", rounds, irq_count());
 }
 
-static void relocate(void)
+static void relocate(uint32_t to)
 {
 	unsigned int slot = (unsigned int)dev.slot;
 	uint8_t bar = kit_pci_read8(slot, dev.cap_common + 4);
@@ -360,12 +361,12 @@ static void relocate(void)
 
 	/* Decoding off while both halves change, as an OS does. */
 	kit_pci_write16(slot, 0x04, cmd & ~2);
-	kit_pci_write32(slot, 0x10 + 4 * bar, RELOCATE_TO);
+	kit_pci_write32(slot, 0x10 + 4 * bar, to);
 	kit_pci_write32(slot, 0x10 + 4 * (bar + 1u), 0);
 	kit_pci_write16(slot, 0x04, cmd);
-	if (kit_pci_bar(slot, bar) != RELOCATE_TO || !kit_virtio_remap(&dev))
-		fail("BAR %u did not move to 0x%x", bar, RELOCATE_TO);
-	printf("virtio-rng: BAR %u moved to 0x%x\n", bar, RELOCATE_TO);
+	if (kit_pci_bar(slot, bar) != to || !kit_virtio_remap(&dev))
+		fail("BAR %u did not move to 0x%x", bar, to);
+	printf("virtio-rng: BAR %u moved to 0x%x\n", bar, to);
 }
 
 void ap_main(unsigned int cpu)
@@ -416,8 +417,11 @@ void test_main(const struct boot_info *bi)
 		fail("not a modern device (revision, PCI_CFG capability, notify multiplier)");
 	if (kit_virtio_read16(&dev, CC_NUMQ) != 1)
 		fail("num_queues %u", kit_virtio_read16(&dev, CC_NUMQ));
-	if (kit_arg_u64(bi, "relocate", &v) && v)
-		relocate();
+	if (kit_arg_u64(bi, "relocate", &v) && v) {
+		if (v != 1 && (v > 0xffffc000u || (v & 0x3fff)))
+			exit(EXIT_BAD_ARG);
+		relocate(v == 1 ? RELOCATE_TO : (uint32_t)v);
+	}
 	if (use_cfgwin) {
 		cfgwin_setup(kit_pci_read32(slot, dev.cap_common + 8) + CC_NUMQ, 2);
 		if (kit_pci_read16(slot, dev.cap_pcicfg + 16) != 1)

@@ -214,9 +214,9 @@ void pci_dev_set_intx(struct pci_dev *d, int level);
  *
  * Loading is two steps, so a caller can check what follows in the stream
  * before anything changes: _parse reads the state and checks it against d
- * (the same slot and identity, the same BAR sizes and types, every BAR that
- * would decode inside the host's windows, the same capability list and MSI-X
- * table size, values the guest could have written) without changing d;
+ * (the same slot and identity, the same BAR sizes and types, the same
+ * capability list and MSI-X table size, values the guest could have written,
+ * BARs anywhere the guest could have put them) without changing d;
  * it returns 0 and a staged state, or -EINVAL with the reason in why (r
  * failed) or -ENOMEM. Then exactly one of _apply (takes effect, re-registers
  * the BARs where the guest had placed them, re-sends every MSI-X vector's

@@ -8,9 +8,11 @@
  * The fixed parts (identity, BAR sizes and types, the capability list, the
  * MSI-X table size) are not restored but compared: a snapshot of another
  * device, or of this one configured differently, is refused. Every value the
- * guest could have written is checked to be one it could have written, and
- * every BAR that would decode must lie inside one of the host's windows, so
- * a restore never maps anything the machine would not have offered.
+ * guest could have written is checked to be one it could have written. A BAR
+ * goes back wherever the guest had put it, as pci_bar_write lets a running
+ * guest put it, inside the host's windows or not: a guest that moved one must
+ * not get a snapshot that saves but cannot be restored. Where it would
+ * overlap another range it stays unmapped, as it did live.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -107,27 +109,6 @@ __attribute__((format(printf, 4, 5))) static int pci_refuse(struct state_reader 
 	return -EINVAL;
 }
 
-/* Whether [a, a + size) lies inside the window [base, base + wsize). */
-static bool pci_in_window(uint64_t a, uint64_t size, uint64_t base, uint64_t wsize)
-{
-	return wsize && a >= base && a - base <= wsize && size <= wsize - (a - base);
-}
-
-/* A BAR that would decode at a must lie in a window of its kind (a 64-bit one in either). */
-static bool pci_bar_placement_ok(const struct pci_dev *d, const struct pci_bar *b, uint64_t a)
-{
-	const struct pci_host_config *c = &d->host->cfg;
-
-	if (!pci_bar_addr_decodes(b, a))
-		return true; /* 0, the sizing pattern, past the space: never mapped */
-	if (b->flags & PCI_BAR_IO)
-		return pci_in_window(a, b->size, c->io_base, c->io_size);
-	if (pci_in_window(a, b->size, c->mem32_base, c->mem32_size))
-		return true;
-	return (b->flags & PCI_BAR_MEM64) &&
-	       pci_in_window(a, b->size, c->mem64_base, c->mem64_size);
-}
-
 /* Identity, header registers and BARs; config lock held. */
 static int pci_parse_header(struct pci_dev *d, struct state_reader *r, struct pci_dev_loaded *s,
 			    char *why, size_t whylen)
@@ -178,11 +159,6 @@ static int pci_parse_header(struct pci_dev *d, struct state_reader *r, struct pc
 			return pci_refuse(r, why, whylen,
 					  "BAR%d holds 0x%" PRIx64 ", which the BAR cannot hold", i,
 					  a);
-		if (!pci_bar_placement_ok(d, b, a))
-			return pci_refuse(r, why, whylen,
-					  "BAR%d at 0x%" PRIx64 " (%" PRIu64
-					  " bytes) lies outside the host's PCI windows",
-					  i, a, size);
 		s->bar_addr[i] = a;
 	}
 	return 0;

@@ -386,10 +386,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			rc = load_state(f, sa.data, sa.len, why, sizeof(why));
 			if (rc && getenv("FUZZ_WHY"))
 				fprintf(stderr, "round trip refused: %s\n", why);
-			/* The one documented exception (docs/snapshots.md, "Limits"): a BAR
-			 * the guest put outside the host's windows is saved, refused on
-			 * restore, and nothing changes. */
-			FUZZ_CHECK(rc == 0 || (rc == 1 && strstr(why, "outside the host's PCI windows")));
+			FUZZ_CHECK(rc == 0);
 			save_state(f, &sb);
 			FUZZ_CHECK(sa.len == sb.len && !memcmp(sa.data, sb.data, sa.len));
 			state_buf_free(&sa);
