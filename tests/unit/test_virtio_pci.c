@@ -755,7 +755,7 @@ static void test_snapshot_refused(void **state)
 	    {TS_CFG_VECTOR, 2, 2, "configuration vector 2 is past the 2 MSI-X vectors"},
 	    {TS_ISR, 0x04, 1, "ISR 0x04"},
 	    {TS_Q0_VECTOR, 9, 2, "queue 0's vector 9 is past the 2 MSI-X vectors"},
-	    {PS_BAR4_ADDR, 0x10000000, 8, "BAR4 at 0x10000000 (16384 bytes) lies outside"},
+	    {PS_BAR4_ADDR, 0xc8001000, 8, "BAR4 holds 0xc8001000, which the BAR cannot hold"},
 	    {RNG_PCI_LEN, 2, 4, "transport state version"},
 	};
 
