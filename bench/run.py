@@ -46,7 +46,7 @@ PLOTS = {  # plot key -> (file stem, title, y label, log scale, value scale)
     "memory": ("memory", "Monitor memory beyond guest RAM (median)",
                "MiB (lower is better)", False, 1.0),
     "exits": ("exits", "Exit round trips from guest ring 3 (median)",
-              "thousand per second (higher is better)", False, 1e-3),
+              "thousand per second, log scale (higher is better)", True, 1e-3),
 }
 
 
