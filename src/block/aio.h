@@ -6,7 +6,7 @@
  *
  *  - io_uring (liburing, io_uring_setup(2)): the submitting thread hands the
  *    operation to the kernel and returns; one reaper thread per engine waits
- *    for completions and runs the callbacks.
+ *    for completions and runs the callbacks (but see aio_unplug).
  *  - a thread pool, for hosts where io_uring cannot be had: io_uring_setup
  *    fails with ENOSYS on old kernels and with EPERM under seccomp filters,
  *    in containers, or with kernel.io_uring_disabled set. Each worker runs the
@@ -19,7 +19,11 @@
  * Threads: aio_submit may be called from any thread, including from inside a
  * callback (that is how multi-step operations chain), and never blocks on
  * I/O. Callbacks run on an engine thread with no engine lock held, so they may
- * take the caller's own locks; they must not call aio_destroy.
+ * take the caller's own locks; they must not call aio_destroy. The one
+ * exception is aio_unplug: with io_uring it also runs, on its caller's
+ * thread, the callbacks of operations that are already complete (a buffered
+ * read of cached pages completes inside the system call that submits it),
+ * which saves a wake-up of the engine thread and a lock hand-off each.
  */
 #ifndef KVMM_BLOCK_AIO_H
 #define KVMM_BLOCK_AIO_H
@@ -77,6 +81,21 @@ void aio_destroy(struct aio *a);
  * this call. Returns 0, or -EINVAL (bad op: the callback will not run).
  */
 int aio_submit(struct aio *a, struct aio_op *op);
+
+/*
+ * Batching, for a caller about to submit several operations (a virtio queue
+ * handing over what one notification brought): between aio_plug and
+ * aio_unplug, aio_submit only queues (from any thread: the engine's
+ * submissions wait for the last aio_unplug), and aio_unplug hands everything
+ * queued to the kernel in one io_uring_enter, then runs the callbacks of
+ * whatever has completed by then, this batch's and others', on the calling
+ * thread. So call aio_unplug with no lock held that a callback takes. From
+ * inside a callback it runs further callbacks nested in that one: a caller
+ * that plugs there must bound the depth itself. Plugs nest. The thread pool
+ * hands each operation to a worker at once, so for it both calls do nothing.
+ */
+void aio_plug(struct aio *a);
+void aio_unplug(struct aio *a);
 
 /* The engine actually running: AIO_ENGINE_URING or AIO_ENGINE_THREADS. */
 enum aio_engine aio_engine_of(const struct aio *a);

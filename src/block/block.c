@@ -211,6 +211,16 @@ void block_drain(struct block_dev *b)
 	pthread_mutex_unlock(&b->lock);
 }
 
+void block_plug(struct block_dev *b)
+{
+	aio_plug(b->aio);
+}
+
+void block_unplug(struct block_dev *b)
+{
+	aio_unplug(b->aio);
+}
+
 void block_close(struct block_dev *b)
 {
 	if (!b)

@@ -4,7 +4,8 @@
  * (io_uring, skipped where the kernel refuses it, and the thread pool): open
  * checks and their messages, the image lock, read-only refusals, round trips
  * with scattered buffers, refusals before I/O, flush, discard punching holes,
- * write zeroes (and its fallback to writing zeros), draining on close, and a
+ * write zeroes (and its fallback to writing zeros), batching with
+ * block_plug/block_unplug, draining on close, and a
  * flushed write surviving the SIGKILL of the process that made it.
  */
 #include <errno.h>
@@ -634,6 +635,126 @@ static void test_callback_thread(void **state)
 	block_close(b);
 }
 
+struct plugged {
+	pthread_mutex_t m;
+	unsigned done, inline_done, chained;
+	pthread_t unplugger;
+	struct block_dev *b;
+	uint8_t seed;
+};
+
+/* Checks the sector read, notes where it ran, and once re-submits itself from the callback. */
+static void plugged_done(struct block_req *r, int64_t res)
+{
+	struct plugged *pl = r->opaque;
+	const uint8_t *buf = r->iov[0].iov_base;
+	bool again;
+
+	assert_int_equal(res, 512);
+	assert_int_equal(buf[0], pat(r->offset / 512, pl->seed));
+	assert_int_equal(buf[511], pat(r->offset / 512, pl->seed));
+	pthread_mutex_lock(&pl->m);
+	pl->done++;
+	if (pthread_equal(pthread_self(), pl->unplugger))
+		pl->inline_done++;
+	again = r->flags == 0;
+	if (again)
+		pl->chained++;
+	pthread_mutex_unlock(&pl->m);
+	if (again) {
+		/* A submission from a callback run inside block_unplug: not plugged any more. */
+		r->flags = 1;
+		r->offset += 512;
+		assert_int_equal(block_submit(pl->b, r), 0);
+	}
+}
+
+struct plug_submitter {
+	struct plugged *pl;
+	struct block_req r;
+	struct iovec iov;
+	uint8_t buf[512];
+};
+
+static void *plug_submit_thread(void *arg)
+{
+	struct plug_submitter *s = arg;
+
+	assert_int_equal(block_submit(s->pl->b, &s->r), 0);
+	return NULL;
+}
+
+#define NPLUG 24
+/*
+ * block_plug/block_unplug: everything submitted in between, from this
+ * thread and another, completes; callbacks run on the engine's thread or on
+ * the unplugging one (with io_uring, cached reads usually finish inside the
+ * submission, so mostly the latter), never inside block_submit; a callback
+ * run by block_unplug may submit again. Plugs nest.
+ */
+static void test_plug(void **state)
+{
+	struct group *g = *state;
+	const char *p = img_path(g, "plug.img");
+	static uint8_t bufs[NPLUG][512];
+	struct block_req reqs[NPLUG];
+	struct iovec iovs[NPLUG];
+	struct plug_submitter other;
+	struct plugged pl;
+	pthread_t t;
+
+	NEED_ENGINE(g);
+	make_image(p, MiB, 7);
+	memset(&pl, 0, sizeof(pl));
+	pthread_mutex_init(&pl.m, NULL);
+	pl.b = open_ok(g, p, true);
+	pl.seed = 7;
+	pl.unplugger = pthread_self();
+	block_plug(pl.b);
+	block_plug(pl.b);
+	for (unsigned i = 0; i < NPLUG; i++) {
+		iovs[i] = (struct iovec){bufs[i], sizeof(bufs[i])};
+		memset(&reqs[i], 0, sizeof(reqs[i]));
+		reqs[i].op = BLOCK_OP_READ;
+		reqs[i].offset = (uint64_t)i * 4096;
+		reqs[i].iov = &iovs[i];
+		reqs[i].niov = 1;
+		reqs[i].len = 512;
+		reqs[i].done = plugged_done;
+		reqs[i].opaque = &pl;
+		/* Only the first half chains a second read. */
+		reqs[i].flags = i < NPLUG / 2 ? 0 : 1;
+		assert_int_equal(block_submit(pl.b, &reqs[i]), 0);
+	}
+	memset(&other, 0, sizeof(other));
+	other.pl = &pl;
+	other.iov = (struct iovec){other.buf, sizeof(other.buf)};
+	other.r = (struct block_req){.op = BLOCK_OP_READ,
+				     .offset = 200 * 512,
+				     .iov = &other.iov,
+				     .niov = 1,
+				     .len = 512,
+				     .flags = 1,
+				     .done = plugged_done,
+				     .opaque = &pl};
+	assert_int_equal(pthread_create(&t, NULL, plug_submit_thread, &other), 0);
+	assert_int_equal(pthread_join(t, NULL), 0);
+	/* Nothing has run on this thread yet: block_submit never runs a callback. */
+	pthread_mutex_lock(&pl.m);
+	assert_int_equal(pl.inline_done, 0);
+	pthread_mutex_unlock(&pl.m);
+	block_unplug(pl.b); /* still plugged once */
+	block_unplug(pl.b);
+	block_drain(pl.b);
+	assert_int_equal(pl.done, NPLUG + 1 + NPLUG / 2);
+	assert_int_equal(pl.chained, NPLUG / 2);
+	print_message("%u of %u callbacks ran inside block_unplug\n", pl.inline_done, pl.done);
+	if (block_engine(pl.b) == AIO_ENGINE_THREADS)
+		assert_int_equal(pl.inline_done, 0);
+	block_close(pl.b);
+	pthread_mutex_destroy(&pl.m);
+}
+
 struct chain {
 	struct block_dev *b;
 	struct block_req r;
@@ -780,8 +901,8 @@ static void test_flush_survives_sigkill(void **state)
 	T(test_open_basic, e), T(test_lock, e), T(test_open_refusals, e), T(test_readonly, e),     \
 	    T(test_rw_roundtrip, e), T(test_many_in_flight, e), T(test_bounds, e),                 \
 	    T(test_flush_discard, e), T(test_write_zeroes, e), T(test_write_zeroes_fallback, e),   \
-	    T(test_callback_thread, e), T(test_close_drains, e), T(test_env_engine, e),            \
-	    T(test_flush_survives_sigkill, e)
+	    T(test_callback_thread, e), T(test_plug, e), T(test_close_drains, e),                  \
+	    T(test_env_engine, e), T(test_flush_survives_sigkill, e)
 
 int main(void)
 {
