@@ -16,9 +16,17 @@
  * the device in DEVICE_NEEDS_RESET, as does a broken ring (virtio/core.c).
  *
  * Requests run asynchronously on the disk's I/O engine: handle_queue parses
- * and submits under the device lock and returns; the completion, on the
- * engine's thread, takes the lock to write the status byte, push the used
- * element and decide on the interrupt. A reset waits for requests in flight
+ * them under the device lock and sets them aside; after_handle, with the lock
+ * released, hands everything set aside to the disk in one batch (block_plug,
+ * one io_uring_enter at block_unplug) and, still on the notifying thread,
+ * runs the completions that were ready at once (cached reads, most buffered
+ * writes). So the common request costs no thread hand-off and no contended
+ * lock. A completion, there or on the engine's thread, takes the lock to
+ * write the status byte, push the used element and decide on the interrupt.
+ * Only one thread submits at a time (blk->submitting): requests set aside
+ * meanwhile, by a completion that resumed a throttled queue or by another
+ * thread's notification, are picked up by its next round, which also bounds
+ * how deeply completions nest inside block_unplug. A reset waits for requests in flight
  * (they may still write guest RAM the driver is about to reuse) with the lock
  * released so that their completions can run, and completions of requests
  * from before a reset touch nothing in the guest.
@@ -59,6 +67,7 @@ struct virtio_blk_req {
 	bool flushing;
 	unsigned nseg, seg; /* DISCARD / WRITE_ZEROES: segments, the one running */
 	struct virtio_blk_seg *segs;
+	struct virtio_blk_req *next; /* in blk->pending */
 	struct block_req br;
 	struct iovec iov[]; /* then the segments */
 };
@@ -78,6 +87,9 @@ struct virtio_blk {
 	unsigned *queue_inflight;
 	/* Queue q stopped popping at its in-flight limit: a completion resumes it. */
 	bool *queue_throttled;
+	/* Parsed, counted in flight, not yet submitted: for virtio_blk_kick. */
+	struct virtio_blk_req *pending, **pending_tail;
+	bool submitting; /* a thread is in virtio_blk_kick's loop */
 	/* Bumped by each reset: older requests' completions leave the guest alone. */
 	uint64_t generation;
 	bool warned_req, warned_io; /* since reset: further ones are logged at debug */
@@ -195,6 +207,40 @@ static bool virtio_blk_finish_now(struct virtio_blk *blk, unsigned q, const stru
 }
 
 static void virtio_blk_handle_queue(struct virtio_dev *d, unsigned q);
+static void virtio_blk_kick(struct virtio_blk *blk);
+
+/*
+ * Lock held. r is over: its status and used element (unless a reset came
+ * since), the interrupt decision, the in-flight counts, and the queue it
+ * throttled. Frees r. Returns true if the queue was resumed and so may have
+ * set requests aside for virtio_blk_kick.
+ */
+static bool virtio_blk_complete(struct virtio_blk *blk, struct virtio_blk_req *r, uint8_t status)
+{
+	struct virtio_dev *d = &blk->vdev;
+	unsigned q = r->q;
+	bool resumed = false;
+
+	if (r->generation == blk->generation) {
+		*r->status = status;
+		/* virtq_push reads only head and in_len of an element. */
+		blk->elem.head = r->head;
+		blk->elem.in_len = r->in_len;
+		virtio_dev_queue_push(d, q, &blk->elem, status == VIRTIO_BLK_S_OK ? r->written : 1);
+		virtio_dev_queue_interrupt(d, q);
+	}
+	blk->inflight--;
+	blk->queue_inflight[q]--;
+	if (!blk->inflight)
+		pthread_cond_broadcast(&blk->idle);
+	if (blk->queue_throttled[q]) {
+		blk->queue_throttled[q] = false;
+		virtio_blk_handle_queue(d, q);
+		resumed = true;
+	}
+	free(r);
+	return resumed;
+}
 
 /*
  * Engine thread. Starts r's next step if it has one: the next segment, or
@@ -224,8 +270,8 @@ static void virtio_blk_done(struct block_req *br, int64_t result)
 	struct virtio_blk_req *r = br->opaque;
 	struct virtio_blk *blk = r->blk;
 	struct virtio_dev *d = &blk->vdev;
-	unsigned q = r->q;
 	uint8_t status;
+	bool resumed;
 	int rc;
 
 	if (result >= 0) {
@@ -247,24 +293,10 @@ static void virtio_blk_done(struct block_req *br, int64_t result)
 				  strerror((int)-result));
 		blk->warned_io = true;
 	}
-	if (r->generation == blk->generation) {
-		*r->status = status;
-		/* virtq_push reads only head and in_len of an element. */
-		blk->elem.head = r->head;
-		blk->elem.in_len = r->in_len;
-		virtio_dev_queue_push(d, q, &blk->elem, status == VIRTIO_BLK_S_OK ? r->written : 1);
-		virtio_dev_queue_interrupt(d, q);
-	}
-	blk->inflight--;
-	blk->queue_inflight[q]--;
-	if (!blk->inflight)
-		pthread_cond_broadcast(&blk->idle);
-	if (blk->queue_throttled[q]) {
-		blk->queue_throttled[q] = false;
-		virtio_blk_handle_queue(d, q);
-	}
+	resumed = virtio_blk_complete(blk, r, status);
 	virtio_dev_unlock(d);
-	free(r);
+	if (resumed)
+		virtio_blk_kick(blk);
 }
 
 /* Lock held. A request with nr iovecs and nseg segments, filled in from e. */
@@ -292,27 +324,66 @@ static struct virtio_blk_req *virtio_blk_req_new(struct virtio_blk *blk, unsigne
 }
 
 /*
- * Lock held. Hands r to the disk. Returns true if it was completed at once
- * instead (the disk refused it: our checks should make that impossible).
+ * Lock held. Sets r aside for virtio_blk_kick, which runs once the lock is
+ * released (after_handle, or the completion that resumed the queue). Counted
+ * in flight from here, so that a reset or a drain waits for it. Returns
+ * false: nothing was pushed yet.
  */
-static bool virtio_blk_submit(struct virtio_blk *blk, struct virtio_blk_req *r,
-			      const struct virtq_elem *e)
+static bool virtio_blk_submit(struct virtio_blk *blk, struct virtio_blk_req *r)
 {
-	int rc;
-
 	blk->inflight++;
 	blk->queue_inflight[r->q]++;
-	rc = block_submit(blk->disk, &r->br);
-	if (!rc)
-		return false;
-	log_err(blk->name, "disk refused a checked request: %s", strerror(-rc));
-	blk->inflight--;
-	blk->queue_inflight[r->q]--;
-	if (!blk->inflight)
-		pthread_cond_broadcast(&blk->idle);
-	virtio_blk_finish_now(blk, r->q, e, r->status, VIRTIO_BLK_S_IOERR, 1);
-	free(r);
-	return true;
+	r->next = NULL;
+	*blk->pending_tail = r;
+	blk->pending_tail = &r->next;
+	return false;
+}
+
+/*
+ * Lock not held. Hands the requests set aside to the disk, one batch per
+ * round, until none is left; the completions that are ready at once run
+ * inside block_unplug, on this thread. Another thread already in the loop
+ * takes ours in its next round.
+ */
+static void virtio_blk_kick(struct virtio_blk *blk)
+{
+	struct virtio_dev *d = &blk->vdev;
+	struct virtio_blk_req *r, *next;
+	int rc;
+
+	virtio_dev_lock(d);
+	if (blk->submitting) {
+		virtio_dev_unlock(d);
+		return;
+	}
+	blk->submitting = true;
+	while ((r = blk->pending)) {
+		blk->pending = NULL;
+		blk->pending_tail = &blk->pending;
+		virtio_dev_unlock(d);
+		block_plug(blk->disk);
+		for (; r; r = next) {
+			/* Once submitted, r may complete and be freed on another thread. */
+			next = r->next;
+			rc = block_submit(blk->disk, &r->br);
+			if (!rc)
+				continue;
+			/* Our checks should make this impossible. */
+			virtio_dev_lock(d);
+			log_err(blk->name, "disk refused a checked request: %s", strerror(-rc));
+			virtio_blk_complete(blk, r, VIRTIO_BLK_S_IOERR);
+			virtio_dev_unlock(d);
+		}
+		block_unplug(blk->disk);
+		virtio_dev_lock(d);
+	}
+	blk->submitting = false;
+	virtio_dev_unlock(d);
+}
+
+static void virtio_blk_after_handle(struct virtio_dev *d)
+{
+	virtio_blk_kick(d->opaque);
 }
 
 /* Lock held. IN and OUT: data in whole sectors inside the disk, on the side the type says. */
@@ -352,7 +423,7 @@ static bool virtio_blk_rw(struct virtio_blk *blk, unsigned q, const struct virtq
 	r->written = write ? 1 : (uint32_t)data + 1;
 	r->writethrough =
 	    write && !(virtio_dev_features(&blk->vdev) & VIRTIO_BIT(VIRTIO_BLK_F_FLUSH));
-	return virtio_blk_submit(blk, r, e);
+	return virtio_blk_submit(blk, r);
 }
 
 /*
@@ -428,7 +499,7 @@ static bool virtio_blk_ranges(struct virtio_blk *blk, unsigned q, const struct v
 	r->br.len = (uint64_t)r->segs[0].num_sectors * VIRTIO_BLK_SECTOR;
 	r->written = 1;
 	r->writethrough = !(virtio_dev_features(&blk->vdev) & VIRTIO_BIT(VIRTIO_BLK_F_FLUSH));
-	return virtio_blk_submit(blk, r, e);
+	return virtio_blk_submit(blk, r);
 }
 
 /*
@@ -472,7 +543,7 @@ static bool virtio_blk_request(struct virtio_blk *blk, unsigned q, const struct 
 		r->br.op = BLOCK_OP_FLUSH;
 		r->br.iov = NULL;
 		r->written = 1;
-		return virtio_blk_submit(blk, r, e);
+		return virtio_blk_submit(blk, r);
 	case VIRTIO_BLK_T_GET_ID: {
 		uint32_t n = e->in_len - 1;
 
@@ -547,6 +618,7 @@ static void virtio_blk_config_read(struct virtio_dev *d, uint32_t off, void *buf
 
 static const struct virtio_dev_ops virtio_blk_ops = {
     .handle_queue = virtio_blk_handle_queue,
+    .after_handle = virtio_blk_after_handle,
     .reset = virtio_blk_reset,
     .config_read = virtio_blk_config_read,
 };
@@ -600,6 +672,7 @@ struct virtio_blk *virtio_blk_create(const struct gmem *mem, struct block_dev *d
 	if (rc)
 		goto fail;
 	blk->disk = disk;
+	blk->pending_tail = &blk->pending;
 	blk->readonly = block_readonly(disk);
 	blk->capacity = block_size(disk) / VIRTIO_BLK_SECTOR;
 	memcpy(blk->serial, serial, strlen(serial)); /* NUL-padded by calloc */

@@ -229,6 +229,7 @@ static const char *virtio_status_order(uint8_t old, uint8_t want)
 void virtio_dev_write_status(struct virtio_dev *d, uint8_t status)
 {
 	uint8_t old, want, add;
+	bool handled = false;
 	const char *bad;
 	char why[128];
 
@@ -259,12 +260,17 @@ void virtio_dev_write_status(struct virtio_dev *d, uint8_t status)
 	 * their notifications were dropped: look at every queue now.
 	 */
 	if ((add & VIRTIO_STATUS_DRIVER_OK) && virtio_dev_is_live(d)) {
-		for (unsigned i = 0; i < d->num_queues && virtio_dev_is_live(d); i++)
-			if (d->queues[i].enabled)
+		for (unsigned i = 0; i < d->num_queues && virtio_dev_is_live(d); i++) {
+			if (d->queues[i].enabled) {
 				d->ops->handle_queue(d, i);
+				handled = true;
+			}
+		}
 	}
 out:
 	pthread_mutex_unlock(&d->lock);
+	if (handled && d->ops->after_handle)
+		d->ops->after_handle(d);
 }
 
 uint8_t virtio_dev_config_generation(struct virtio_dev *d)
@@ -431,13 +437,19 @@ out:
 
 void virtio_dev_notify(struct virtio_dev *d, unsigned q)
 {
+	bool handled = false;
+
 	if (q >= d->num_queues)
 		return;
 	pthread_mutex_lock(&d->lock);
 	/* 2.1.2: nothing is used before DRIVER_OK; nothing at all once broken. */
-	if (virtio_dev_is_live(d) && d->queues[q].enabled)
+	if (virtio_dev_is_live(d) && d->queues[q].enabled) {
 		d->ops->handle_queue(d, q);
+		handled = true;
+	}
 	pthread_mutex_unlock(&d->lock);
+	if (handled && d->ops->after_handle)
+		d->ops->after_handle(d);
 }
 
 int virtio_dev_queue_pop(struct virtio_dev *d, unsigned q, struct virtq_elem *e)

@@ -15,8 +15,8 @@
  *  - snapshots, through virtio_dev_save / virtio_dev_load_*.
  *
  * Locking: one mutex per device. Transport-side functions take it. Device ops
- * and transport callbacks run with it held, and the device-side functions
- * (marked "lock held") must be called with it held: from inside an op, or
+ * (but after_handle) and transport callbacks run with it held, and the
+ * device-side functions (marked "lock held") must be called with it held: from inside an op, or
  * between virtio_dev_lock and virtio_dev_unlock (completions from other threads).
  * Transport callbacks must not call back into a locking virtio_dev_* function.
  */
@@ -61,10 +61,18 @@
 
 struct virtio_dev;
 
-/* Supplied by the device; every op runs with the device lock held. */
+/* Supplied by the device; every op but after_handle runs with the device lock held. */
 struct virtio_dev_ops {
 	/* Queue q was notified (or DRIVER_OK came): pop, process, push, interrupt. */
 	void (*handle_queue)(struct virtio_dev *d, unsigned q);
+	/*
+	 * Without the lock: the core calls it on the same thread right after
+	 * releasing the lock it called handle_queue under (a notification,
+	 * DRIVER_OK), for work handle_queue set aside because it must not be
+	 * done under the lock: virtio-blk hands its requests to the disk here,
+	 * and the completions that are ready at once take the lock. May be NULL.
+	 */
+	void (*after_handle)(struct virtio_dev *d);
 	/* Device-specific reset, after the core's (status 0 written). May be NULL. */
 	void (*reset)(struct virtio_dev *d);
 	/*
