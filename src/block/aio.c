@@ -66,6 +66,7 @@ struct aio {
 	struct io_uring ring;
 	unsigned in_ring; /* operations (and the stop NOP) the kernel has or will get */
 	unsigned plugged; /* aio_plug depth: submissions wait in the FIFO */
+	unsigned pollers; /* open aio_poll sessions: they reap, the reaper need not */
 	bool armed;	  /* the reaper waits on the ring (or is about to) */
 	/* Completed but for the rest of a short transfer, which needs the reaper's filter. */
 	struct aio_op *short_head, *short_tail;
@@ -264,12 +265,12 @@ static void aio_uring_kick(struct aio *a)
 }
 
 /*
- * Lock held. Wakes the reaper if the kernel has operations nobody waits for,
- * or short transfers are waiting to be finished.
+ * Lock held. Wakes the reaper if the kernel has operations nobody waits for
+ * (no aio_poll session is open), or short transfers are waiting to be finished.
  */
 static void aio_uring_arm(struct aio *a)
 {
-	if (a->armed || (!a->in_ring && !a->short_head))
+	if (a->armed || (!a->short_head && (!a->in_ring || a->pollers)))
 		return;
 	a->armed = true;
 	pthread_cond_signal(&a->work);
@@ -334,24 +335,26 @@ static void aio_uring_complete(struct aio *a, struct aio_op *op, int res, bool r
 /*
  * Lock held; returns with it held, having dropped it meanwhile. Runs the
  * callbacks of everything the ring holds now, then hands over what they (and
- * retries) queued, unless plugged.
+ * retries) queued, unless plugged. Returns how many completions it took.
  */
-static void aio_uring_reap(struct aio *a, bool reaper)
+static unsigned aio_uring_reap(struct aio *a, bool reaper)
 {
 	struct aio_op *ops[AIO_REAP_BATCH];
 	int res[AIO_REAP_BATCH];
-	unsigned n;
+	unsigned n, total = 0;
 
 	while ((n = aio_uring_take(a, ops, res))) {
 		pthread_mutex_unlock(&a->lock);
 		for (unsigned i = 0; i < n; i++)
 			aio_uring_complete(a, ops[i], res[i], reaper);
 		pthread_mutex_lock(&a->lock);
+		total += n;
 		if (n < AIO_REAP_BATCH)
 			break;
 	}
 	if (!a->plugged)
 		aio_uring_kick(a);
+	return total;
 }
 
 /*
@@ -692,5 +695,37 @@ void aio_unplug(struct aio *a)
 		/* What did not complete inside io_uring_enter is the reaper's to wait for. */
 		aio_uring_arm(a);
 	}
+	pthread_mutex_unlock(&a->lock);
+}
+
+void aio_poll_begin(struct aio *a)
+{
+	if (a->engine != AIO_ENGINE_URING)
+		return;
+	pthread_mutex_lock(&a->lock);
+	a->pollers++;
+	pthread_mutex_unlock(&a->lock);
+}
+
+unsigned aio_poll(struct aio *a)
+{
+	unsigned n;
+
+	if (a->engine != AIO_ENGINE_URING)
+		return 0;
+	pthread_mutex_lock(&a->lock);
+	n = aio_uring_reap(a, false);
+	pthread_mutex_unlock(&a->lock);
+	return n;
+}
+
+void aio_poll_end(struct aio *a)
+{
+	if (a->engine != AIO_ENGINE_URING)
+		return;
+	pthread_mutex_lock(&a->lock);
+	if (a->pollers)
+		a->pollers--;
+	aio_uring_arm(a);
 	pthread_mutex_unlock(&a->lock);
 }

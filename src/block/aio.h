@@ -97,6 +97,20 @@ int aio_submit(struct aio *a, struct aio_op *op);
 void aio_plug(struct aio *a);
 void aio_unplug(struct aio *a);
 
+/*
+ * Polling, for a caller that will watch for completions itself for a short
+ * while (virtio-blk's I/O thread, waiting for a buffered write that io_uring
+ * handed to its own worker): while a session is open, operations left in the
+ * kernel do not wake the reaper; aio_poll runs the callbacks of what has
+ * completed, on the calling thread (the same rules as aio_unplug), and
+ * returns how many; aio_poll_end hands what is still in the kernel back to
+ * the reaper. Keep sessions short (microseconds): nothing else reaps for
+ * them. For the thread pool they do nothing and aio_poll returns 0.
+ */
+void aio_poll_begin(struct aio *a);
+unsigned aio_poll(struct aio *a);
+void aio_poll_end(struct aio *a);
+
 /* The engine actually running: AIO_ENGINE_URING or AIO_ENGINE_THREADS. */
 enum aio_engine aio_engine_of(const struct aio *a);
 const char *aio_engine_name(enum aio_engine e);

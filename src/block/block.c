@@ -221,6 +221,21 @@ void block_unplug(struct block_dev *b)
 	aio_unplug(b->aio);
 }
 
+void block_poll_begin(struct block_dev *b)
+{
+	aio_poll_begin(b->aio);
+}
+
+unsigned block_poll(struct block_dev *b)
+{
+	return aio_poll(b->aio);
+}
+
+void block_poll_end(struct block_dev *b)
+{
+	aio_poll_end(b->aio);
+}
+
 void block_close(struct block_dev *b)
 {
 	if (!b)
