@@ -270,7 +270,7 @@ void virtio_dev_write_status(struct virtio_dev *d, uint8_t status)
 out:
 	pthread_mutex_unlock(&d->lock);
 	if (handled && d->ops->after_handle)
-		d->ops->after_handle(d);
+		d->ops->after_handle(d, false);
 }
 
 uint8_t virtio_dev_config_generation(struct virtio_dev *d)
@@ -435,7 +435,7 @@ out:
 	pthread_mutex_unlock(&d->lock);
 }
 
-void virtio_dev_notify(struct virtio_dev *d, unsigned q)
+static void virtio_dev_notify_from(struct virtio_dev *d, unsigned q, bool iothread)
 {
 	bool handled = false;
 
@@ -449,7 +449,17 @@ void virtio_dev_notify(struct virtio_dev *d, unsigned q)
 	}
 	pthread_mutex_unlock(&d->lock);
 	if (handled && d->ops->after_handle)
-		d->ops->after_handle(d);
+		d->ops->after_handle(d, iothread);
+}
+
+void virtio_dev_notify(struct virtio_dev *d, unsigned q)
+{
+	virtio_dev_notify_from(d, q, false);
+}
+
+void virtio_dev_notify_iothread(struct virtio_dev *d, unsigned q)
+{
+	virtio_dev_notify_from(d, q, true);
 }
 
 int virtio_dev_queue_pop(struct virtio_dev *d, unsigned q, struct virtq_elem *e)
@@ -486,6 +496,28 @@ void virtio_dev_queue_interrupt(struct virtio_dev *d, unsigned q)
 	vq = &d->queues[q];
 	if (vq->enabled && virtq_should_notify(&vq->vq) && d->tops && d->tops->notify_queue)
 		d->tops->notify_queue(d->transport, q, vq->vector);
+}
+
+static bool virtio_dev_queue_usable(const struct virtio_dev *d, unsigned q)
+{
+	return q < d->num_queues && virtio_dev_is_live(d) && d->queues[q].enabled;
+}
+
+void virtio_dev_queue_disable_notify(struct virtio_dev *d, unsigned q)
+{
+	if (virtio_dev_queue_usable(d, q))
+		virtq_disable_notify(&d->queues[q].vq);
+}
+
+bool virtio_dev_queue_enable_notify(struct virtio_dev *d, unsigned q)
+{
+	/* A queue that went away took its suppression with it (virtq_destroy). */
+	return virtio_dev_queue_usable(d, q) && virtq_enable_notify(&d->queues[q].vq);
+}
+
+bool virtio_dev_queue_has_avail(struct virtio_dev *d, unsigned q)
+{
+	return virtio_dev_queue_usable(d, q) && virtq_has_avail(&d->queues[q].vq);
 }
 
 void virtio_dev_set_needs_reset(struct virtio_dev *d, const char *fmt, ...)

@@ -70,9 +70,12 @@ struct virtio_dev_ops {
 	 * releasing the lock it called handle_queue under (a notification,
 	 * DRIVER_OK), for work handle_queue set aside because it must not be
 	 * done under the lock: virtio-blk hands its requests to the disk here,
-	 * and the completions that are ready at once take the lock. May be NULL.
+	 * and the completions that are ready at once take the lock. iothread:
+	 * called from virtio_dev_notify_iothread, so the device may poll its
+	 * queues a little (on a vCPU thread that would only hold up the guest).
+	 * May be NULL.
 	 */
-	void (*after_handle)(struct virtio_dev *d);
+	void (*after_handle)(struct virtio_dev *d, bool iothread);
 	/* Device-specific reset, after the core's (status 0 written). May be NULL. */
 	void (*reset)(struct virtio_dev *d);
 	/*
@@ -186,6 +189,11 @@ void virtio_dev_write_queue(struct virtio_dev *d, unsigned q, enum virtio_queue_
 			    uint32_t val);
 /* Available buffer notification: runs handle_queue if the device is live. */
 void virtio_dev_notify(struct virtio_dev *d, unsigned q);
+/*
+ * The same from the VM's I/O thread (a queue's ioeventfd), where the device
+ * may go on watching its queues for a while before returning (after_handle).
+ */
+void virtio_dev_notify_iothread(struct virtio_dev *d, unsigned q);
 
 /* --- Device side: lock held. --- */
 
@@ -209,6 +217,14 @@ void virtio_dev_queue_push(struct virtio_dev *d, unsigned q, const struct virtq_
  * NEEDS_RESET, for what was pushed before it.
  */
 void virtio_dev_queue_interrupt(struct virtio_dev *d, unsigned q);
+/*
+ * For a device that polls queue q for a while instead of waiting for
+ * notifications: virtq_disable_notify / virtq_enable_notify / virtq_has_avail
+ * (queue.h) when the device is live and q enabled; otherwise nothing, false.
+ */
+void virtio_dev_queue_disable_notify(struct virtio_dev *d, unsigned q);
+bool virtio_dev_queue_enable_notify(struct virtio_dev *d, unsigned q);
+bool virtio_dev_queue_has_avail(struct virtio_dev *d, unsigned q);
 /*
  * The driver broke the rules: log the reason (warning, with the device name),
  * set DEVICE_NEEDS_RESET, and send a configuration change notification if
