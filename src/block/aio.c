@@ -719,6 +719,30 @@ unsigned aio_poll(struct aio *a)
 	return n;
 }
 
+unsigned aio_poll_wait(struct aio *a, uint64_t timeout_ns)
+{
+	struct __kernel_timespec ts = {.tv_sec = (long long)(timeout_ns / 1000000000u),
+				       .tv_nsec = (long long)(timeout_ns % 1000000000u)};
+	struct io_uring_getevents_arg ext;
+	bool wait;
+
+	if (a->engine != AIO_ENGINE_URING)
+		return 0;
+	pthread_mutex_lock(&a->lock);
+	/* Nothing in the kernel would mean sleeping the whole timeout for nothing. */
+	wait = a->in_ring && !io_uring_cq_ready(&a->ring);
+	pthread_mutex_unlock(&a->lock);
+	if (wait) {
+		/* As the reaper waits (a bare wait); the reaper itself is not armed meanwhile. */
+		memset(&ext, 0, sizeof(ext));
+		ext.ts = (uint64_t)(uintptr_t)&ts;
+		io_uring_enter2((unsigned)a->ring.ring_fd, 0, 1,
+				IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG, (sigset_t *)&ext,
+				sizeof(ext));
+	}
+	return aio_poll(a);
+}
+
 void aio_poll_end(struct aio *a)
 {
 	if (a->engine != AIO_ENGINE_URING)

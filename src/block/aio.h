@@ -103,12 +103,16 @@ void aio_unplug(struct aio *a);
  * handed to its own worker): while a session is open, operations left in the
  * kernel do not wake the reaper; aio_poll runs the callbacks of what has
  * completed, on the calling thread (the same rules as aio_unplug), and
- * returns how many; aio_poll_end hands what is still in the kernel back to
- * the reaper. Keep sessions short (microseconds): nothing else reaps for
- * them. For the thread pool they do nothing and aio_poll returns 0.
+ * returns how many; aio_poll_wait first sleeps until something completes or
+ * timeout_ns pass (when the kernel has operations: a spinning caller would
+ * take the CPU from the worker doing them); aio_poll_end hands what is
+ * still in the kernel back to the reaper. Keep sessions short
+ * (microseconds): nothing else reaps for them. For the thread pool they do
+ * nothing and aio_poll/aio_poll_wait return 0 at once.
  */
 void aio_poll_begin(struct aio *a);
 unsigned aio_poll(struct aio *a);
+unsigned aio_poll_wait(struct aio *a, uint64_t timeout_ns);
 void aio_poll_end(struct aio *a);
 
 /* The engine actually running: AIO_ENGINE_URING or AIO_ENGINE_THREADS. */

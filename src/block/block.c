@@ -231,6 +231,11 @@ unsigned block_poll(struct block_dev *b)
 	return aio_poll(b->aio);
 }
 
+unsigned block_poll_wait(struct block_dev *b, uint64_t timeout_ns)
+{
+	return aio_poll_wait(b->aio, timeout_ns);
+}
+
 void block_poll_end(struct block_dev *b)
 {
 	aio_poll_end(b->aio);

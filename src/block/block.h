@@ -104,10 +104,12 @@ void block_unplug(struct block_dev *b);
  * Polling for completions (aio_poll_begin/aio_poll/aio_poll_end): while a
  * session is open the caller reaps, by calling block_poll often (it runs the
  * callbacks of completed requests on the calling thread and returns how
- * many); block_poll_end hands the rest back to the engine's thread.
+ * many; block_poll_wait sleeps up to timeout_ns for one first);
+ * block_poll_end hands the rest back to the engine's thread.
  */
 void block_poll_begin(struct block_dev *b);
 unsigned block_poll(struct block_dev *b);
+unsigned block_poll_wait(struct block_dev *b, uint64_t timeout_ns);
 void block_poll_end(struct block_dev *b);
 
 uint64_t block_size(const struct block_dev *b); /* bytes, a multiple of 512 */

@@ -408,7 +408,7 @@ static bool virtio_blk_work(struct virtio_blk *blk)
 static bool virtio_blk_poll(struct virtio_blk *blk, uint64_t deadline, bool *last)
 {
 	struct virtio_dev *d = &blk->vdev;
-	uint64_t start = virtio_blk_now();
+	uint64_t start = virtio_blk_now(), now;
 	bool found = false;
 
 	*last = start >= deadline;
@@ -416,10 +416,22 @@ static bool virtio_blk_poll(struct virtio_blk *blk, uint64_t deadline, bool *las
 		for (unsigned q = 0; q < d->num_queues; q++)
 			virtio_dev_queue_disable_notify(d, q);
 		while (!(found = virtio_blk_work(blk)) && virtio_dev_is_live(d) &&
-		       virtio_blk_now() - start < blk->poll_ns) {
+		       (now = virtio_blk_now()) - start < blk->poll_ns) {
+			bool waiting = blk->inflight != 0;
+			unsigned done;
+
 			virtio_dev_unlock(d);
-			/* Completions take the device lock themselves. */
-			if (!block_poll(blk->disk))
+			/*
+			 * Completions take the device lock themselves. With
+			 * requests in flight, sleep until one completes
+			 * rather than spin: io_uring's worker may need this
+			 * CPU for it (ext4 buffered writes).
+			 */
+			if (waiting)
+				done = block_poll_wait(blk->disk, blk->poll_ns - (now - start));
+			else
+				done = block_poll(blk->disk);
+			if (!done)
 				for (int i = 0; i < VIRTIO_BLK_POLL_SPINS; i++)
 					virtio_blk_cpu_relax();
 			virtio_dev_lock(d);

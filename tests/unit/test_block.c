@@ -755,6 +755,70 @@ static void test_plug(void **state)
 	pthread_mutex_destroy(&pl.m);
 }
 
+/*
+ * A poll session: requests left in the kernel complete through block_poll /
+ * block_poll_wait on this thread, not on the engine's (with io_uring; the
+ * thread pool's workers run them as always); block_poll_end hands back what
+ * is left.
+ */
+static void test_poll_session(void **state)
+{
+	struct group *g = *state;
+	const char *p = img_path(g, "poll.img");
+	static uint8_t bufs[NPLUG][512];
+	struct block_req reqs[NPLUG];
+	struct iovec iovs[NPLUG];
+	struct plugged pl;
+	struct timespec t0, t;
+
+	NEED_ENGINE(g);
+	make_image(p, MiB, 3);
+	memset(&pl, 0, sizeof(pl));
+	pthread_mutex_init(&pl.m, NULL);
+	pl.b = open_ok(g, p, false);
+	pl.seed = 3;
+	pl.unplugger = pthread_self();
+	block_poll_begin(pl.b);
+	/* Nothing in flight: returns at once. */
+	assert_int_equal(block_poll_wait(pl.b, 1000000000u), 0);
+	for (unsigned i = 0; i < NPLUG; i++) {
+		memset(bufs[i], pat((uint64_t)i * 8, 3), sizeof(bufs[i]));
+		iovs[i] = (struct iovec){bufs[i], sizeof(bufs[i])};
+		memset(&reqs[i], 0, sizeof(reqs[i]));
+		/* Writes of what is there, so that plugged_done's check holds. */
+		reqs[i].op = BLOCK_OP_WRITE;
+		reqs[i].offset = (uint64_t)i * 4096;
+		reqs[i].iov = &iovs[i];
+		reqs[i].niov = 1;
+		reqs[i].len = 512;
+		reqs[i].flags = 1;
+		reqs[i].done = plugged_done;
+		reqs[i].opaque = &pl;
+		assert_int_equal(block_submit(pl.b, &reqs[i]), 0);
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		pthread_mutex_lock(&pl.m);
+		if (pl.done == NPLUG) {
+			pthread_mutex_unlock(&pl.m);
+			break;
+		}
+		pthread_mutex_unlock(&pl.m);
+		block_poll_wait(pl.b, 10000000u);
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		assert_true(t.tv_sec - t0.tv_sec < 10);
+	}
+	block_poll_end(pl.b);
+	block_drain(pl.b);
+	print_message("%u of %u callbacks ran in the poll session\n", pl.inline_done, pl.done);
+	if (block_engine(pl.b) == AIO_ENGINE_THREADS)
+		assert_int_equal(pl.inline_done, 0);
+	else
+		assert_int_equal(pl.inline_done, NPLUG);
+	block_close(pl.b);
+	pthread_mutex_destroy(&pl.m);
+}
+
 struct chain {
 	struct block_dev *b;
 	struct block_req r;
@@ -901,8 +965,8 @@ static void test_flush_survives_sigkill(void **state)
 	T(test_open_basic, e), T(test_lock, e), T(test_open_refusals, e), T(test_readonly, e),     \
 	    T(test_rw_roundtrip, e), T(test_many_in_flight, e), T(test_bounds, e),                 \
 	    T(test_flush_discard, e), T(test_write_zeroes, e), T(test_write_zeroes_fallback, e),   \
-	    T(test_callback_thread, e), T(test_plug, e), T(test_close_drains, e),                  \
-	    T(test_env_engine, e), T(test_flush_survives_sigkill, e)
+	    T(test_callback_thread, e), T(test_plug, e), T(test_poll_session, e),                  \
+	    T(test_close_drains, e), T(test_env_engine, e), T(test_flush_survives_sigkill, e)
 
 int main(void)
 {
