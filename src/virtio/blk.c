@@ -399,7 +399,8 @@ static bool virtio_blk_work(struct virtio_blk *blk)
  * Lock held; dropped while spinning. The I/O thread's batch is over: watch
  * the rings for up to poll_ns with notifications off, and the disk's
  * completions too (block_poll: a write that io_uring gave to its worker
- * completes here, and the reaper is not woken for it), and pop what
+ * completes here, and the reaper is not woken for it; while the disk has
+ * requests, the thread sleeps for them up to the deadline), and pop what
  * arrives. Leaves with notifications back on unless it returns true:
  * requests were set aside, and the caller's next round polls again. Past
  * the deadline it does not spin, and sets *last: the caller submits what
@@ -408,38 +409,47 @@ static bool virtio_blk_work(struct virtio_blk *blk)
 static bool virtio_blk_poll(struct virtio_blk *blk, uint64_t deadline, bool *last)
 {
 	struct virtio_dev *d = &blk->vdev;
-	uint64_t start = virtio_blk_now(), now;
-	bool found = false;
+	/* Only io_uring can sleep until a completion; the pool's workers complete on their own. */
+	bool sleep_ok = block_engine(blk->disk) == AIO_ENGINE_URING;
+	uint64_t start = virtio_blk_now(), now = start;
+	bool found = false, missed = false;
 
 	*last = start >= deadline;
-	if (blk->poll_ns && !*last) {
+	if (!blk->poll_ns) {
+		missed = !*last;
+	} else if (!*last) {
 		for (unsigned q = 0; q < d->num_queues; q++)
 			virtio_dev_queue_disable_notify(d, q);
-		while (!(found = virtio_blk_work(blk)) && virtio_dev_is_live(d) &&
-		       (now = virtio_blk_now()) - start < blk->poll_ns) {
-			bool waiting = blk->inflight != 0;
-			unsigned done;
-
+		while (!(found = virtio_blk_work(blk)) && virtio_dev_is_live(d) && now < deadline) {
+			if (blk->inflight && sleep_ok) {
+				/*
+				 * The disk has requests: sleep until it completes
+				 * one (they take the device lock themselves)
+				 * rather than spin on a CPU io_uring's worker may
+				 * need (ext4 buffered writes). The guest's window
+				 * starts at the completion it has to see.
+				 */
+				virtio_dev_unlock(d);
+				block_poll_wait(blk->disk, deadline - now);
+				virtio_dev_lock(d);
+				start = now = virtio_blk_now();
+				continue;
+			}
+			if (now - start >= blk->poll_ns) {
+				missed = true;
+				break;
+			}
 			virtio_dev_unlock(d);
-			/*
-			 * Completions take the device lock themselves. With
-			 * requests in flight, sleep until one completes
-			 * rather than spin: io_uring's worker may need this
-			 * CPU for it (ext4 buffered writes).
-			 */
-			if (waiting)
-				done = block_poll_wait(blk->disk, blk->poll_ns - (now - start));
-			else
-				done = block_poll(blk->disk);
-			if (!done)
+			if (!block_poll(blk->disk))
 				for (int i = 0; i < VIRTIO_BLK_POLL_SPINS; i++)
 					virtio_blk_cpu_relax();
 			virtio_dev_lock(d);
+			now = virtio_blk_now();
 		}
 	}
-	/* The next notification tells how long this wait really was. */
+	/* The next notification tells how long the guest really took. */
 	blk->poll_start = start;
-	blk->poll_missed = !found;
+	blk->poll_missed = missed;
 	if (found) {
 		for (unsigned q = 0; q < d->num_queues; q++)
 			virtio_blk_handle_queue(d, q);
