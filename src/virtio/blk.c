@@ -237,7 +237,7 @@ static bool virtio_blk_finish_now(struct virtio_blk *blk, unsigned q, const stru
 }
 
 static void virtio_blk_handle_queue(struct virtio_dev *d, unsigned q);
-static void virtio_blk_kick(struct virtio_blk *blk, bool iothread);
+static void virtio_blk_kick_locked(struct virtio_blk *blk, bool iothread);
 
 /*
  * Lock held. r is over: its status and used element (unless a reset came
@@ -324,9 +324,14 @@ static void virtio_blk_done(struct block_req *br, int64_t result)
 		blk->warned_io = true;
 	}
 	resumed = virtio_blk_complete(blk, r, status);
-	virtio_dev_unlock(d);
+	/*
+	 * Without letting go of the lock: once inflight is 0 only `submitting`
+	 * keeps virtio_blk_drain (and so destroy) waiting for us.
+	 */
 	if (resumed)
-		virtio_blk_kick(blk, false);
+		virtio_blk_kick_locked(blk, false);
+	else
+		virtio_dev_unlock(d);
 }
 
 /* Lock held. A request with nr iovecs and nseg segments, filled in from e. */
@@ -430,7 +435,10 @@ static bool virtio_blk_poll(struct virtio_blk *blk, uint64_t deadline, bool *las
 				 * starts at the completion it has to see.
 				 */
 				virtio_dev_unlock(d);
-				block_poll_wait(blk->disk, deadline - now);
+				/* Timed out, or the reaper has it: do not hammer the lock. */
+				if (!block_poll_wait(blk->disk, deadline - now))
+					for (int i = 0; i < VIRTIO_BLK_POLL_SPINS; i++)
+						virtio_blk_cpu_relax();
 				virtio_dev_lock(d);
 				start = now = virtio_blk_now();
 				continue;
@@ -484,12 +492,14 @@ static void virtio_blk_poll_adapt(struct virtio_blk *blk)
 }
 
 /*
- * Lock not held. Hands the requests set aside to the disk, one batch per
- * round, until none is left; the completions that are ready at once run
- * inside block_unplug, on this thread. Another thread already in the loop
- * takes ours in its next round. On the I/O thread, polls between rounds.
+ * Lock held; released on return. Hands the requests set aside to the disk,
+ * one batch per round, until none is left; the completions that are ready at
+ * once run inside block_unplug, on this thread. Another thread already in
+ * the loop takes ours in its next round. On the I/O thread, polls between
+ * rounds. blk is not touched once the lock is released for the last time:
+ * `submitting` (with inflight) is what virtio_blk_drain waits for.
  */
-static void virtio_blk_kick(struct virtio_blk *blk, bool iothread)
+static void virtio_blk_kick_locked(struct virtio_blk *blk, bool iothread)
 {
 	struct virtio_dev *d = &blk->vdev;
 	struct virtio_blk_req *r, *next;
@@ -497,7 +507,6 @@ static void virtio_blk_kick(struct virtio_blk *blk, bool iothread)
 	bool last = false;
 	int rc;
 
-	virtio_dev_lock(d);
 	if (blk->submitting) {
 		virtio_dev_unlock(d);
 		return;
@@ -533,15 +542,18 @@ static void virtio_blk_kick(struct virtio_blk *blk, bool iothread)
 		block_unplug(blk->disk);
 		virtio_dev_lock(d);
 	}
-	blk->submitting = false;
-	virtio_dev_unlock(d);
 	if (iothread)
 		block_poll_end(blk->disk);
+	blk->submitting = false;
+	if (!blk->inflight)
+		pthread_cond_broadcast(&blk->idle);
+	virtio_dev_unlock(d);
 }
 
 static void virtio_blk_after_handle(struct virtio_dev *d, bool iothread)
 {
-	virtio_blk_kick(d->opaque, iothread);
+	virtio_dev_lock(d);
+	virtio_blk_kick_locked(d->opaque, iothread);
 }
 
 /* Lock held. IN and OUT: data in whole sectors inside the disk, on the side the type says. */
@@ -865,7 +877,7 @@ fail:
 void virtio_blk_drain(struct virtio_blk *blk)
 {
 	virtio_dev_lock(&blk->vdev);
-	while (blk->inflight)
+	while (blk->inflight || blk->submitting)
 		pthread_cond_wait(&blk->idle, &blk->vdev.lock);
 	virtio_dev_unlock(&blk->vdev);
 }
@@ -892,7 +904,7 @@ static bool virtio_blk_busy(struct virtio_blk *blk)
 	bool busy;
 
 	virtio_dev_lock(&blk->vdev);
-	busy = blk->inflight != 0;
+	busy = blk->inflight || blk->submitting;
 	virtio_dev_unlock(&blk->vdev);
 	return busy;
 }
