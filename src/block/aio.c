@@ -276,6 +276,27 @@ static void aio_uring_arm(struct aio *a)
 	pthread_cond_signal(&a->work);
 }
 
+/*
+ * Lock held. A short transfer was queued for the reaper: wake it from its
+ * idle sleep, or, if it may be waiting on the ring for completions that take
+ * long (or already came), with a NOP; failing that, its poll timeout.
+ */
+static void aio_uring_wake_short(struct aio *a)
+{
+	struct io_uring_sqe *sqe;
+
+	if (!a->armed) {
+		aio_uring_arm(a);
+		return;
+	}
+	if (a->in_ring >= AIO_CQ_ENTRIES || !(sqe = io_uring_get_sqe(&a->ring)))
+		return;
+	io_uring_prep_nop(sqe);
+	io_uring_sqe_set_data(sqe, NULL);
+	a->in_ring++;
+	io_uring_submit(&a->ring);
+}
+
 /* Lock held. Takes up to AIO_REAP_BATCH completions off the ring; returns how many. */
 static unsigned aio_uring_take(struct aio *a, struct aio_op **ops, int *res)
 {
@@ -323,7 +344,7 @@ static void aio_uring_complete(struct aio *a, struct aio_op *op, int res, bool r
 			else
 				a->short_head = op;
 			a->short_tail = op;
-			aio_uring_arm(a);
+			aio_uring_wake_short(a);
 			pthread_mutex_unlock(&a->lock);
 			return;
 		}
