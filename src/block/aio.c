@@ -443,9 +443,11 @@ static void *aio_uring_reaper(void *arg)
 		struct __kernel_timespec ts = {.tv_sec = 0, .tv_nsec = AIO_REAPER_POLL_NS};
 		int rc;
 
-		/* Nothing in the kernel: off the ring, so that inline completions do not wake us.
+		/*
+		 * Nothing in the kernel, or a poll session reaps it: off the
+		 * ring, so that completions reaped elsewhere do not wake us.
 		 */
-		while (!a->in_ring && !a->short_head && !a->stopping) {
+		while ((!a->in_ring || a->pollers) && !a->short_head && !a->stopping) {
 			a->armed = false;
 			pthread_cond_wait(&a->work, &a->lock);
 		}
