@@ -55,6 +55,14 @@ __attribute__((format(printf, 2, 3))) static void virtio_dev_refuse(struct virti
 
 static void virtio_queue_reset(struct virtio_dev *d, struct virtio_queue *vq)
 {
+	/*
+	 * A reset that lands while the device polls (virtio-blk's I/O thread
+	 * drops the lock between looks) must not leave the driver's rings
+	 * saying "do not notify": a driver that reuses them unzeroed would
+	 * never notify again.
+	 */
+	if (vq->vq.notify_off)
+		virtq_enable_notify(&vq->vq);
 	virtq_destroy(&vq->vq);
 	vq->size = d->queue_max_size;
 	vq->vector = VIRTIO_NO_VECTOR;
