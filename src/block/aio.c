@@ -8,11 +8,20 @@
  * for it to reach 0), and a FIFO of operations not yet handed over (to the
  * kernel's submission queue, or to a worker). With io_uring the FIFO is also
  * what keeps us from ever having more operations in the kernel than the
- * completion queue holds, so no completion can be lost to an overflow.
+ * completion queue holds, so no completion can be lost to an overflow, and
+ * where plugged submissions wait for aio_unplug.
  *
- * The submission queue is filled only under a->lock, by submitters and by the
- * reaper; the completion queue is read only by the reaper. liburing allows
- * that split: the two rings are independent.
+ * Both rings are only touched under a->lock (the reaper's blocking wait is a
+ * bare io_uring_enter that reads neither). Completions are taken off the
+ * completion queue by whichever thread finds them: the reaper, or a thread
+ * in aio_unplug right after its submission. The second matters because a
+ * buffered read of cached pages (and often a buffered write) completes inside
+ * the submitting io_uring_enter: running it there saves two thread hand-offs
+ * per request. For that to save anything the reaper must not be waiting on
+ * the ring meanwhile (the kernel would wake it for each completion), so it
+ * waits there only while `in_ring` says the kernel still has something; with
+ * nothing in the kernel it sleeps on a condition variable, and whoever leaves
+ * operations in the kernel wakes it (aio_uring_arm).
  */
 #include "block/aio.h"
 
@@ -40,6 +49,8 @@
 #define AIO_REAPER_POLL_NS 200000000LL
 /* The most buffers handed to one preadv/pwritev when continuing a short transfer. */
 #define AIO_SYNC_WINDOW 64u
+/* Completions taken off the ring under the lock at a time. */
+#define AIO_REAP_BATCH 32u
 
 struct aio {
 	enum aio_engine engine; /* URING or THREADS */
@@ -54,10 +65,20 @@ struct aio {
 	/* io_uring */
 	struct io_uring ring;
 	unsigned in_ring; /* operations (and the stop NOP) the kernel has or will get */
+	unsigned plugged; /* aio_plug depth: submissions wait in the FIFO */
+	unsigned pollers; /* open aio_poll sessions: they reap, the reaper need not */
+	bool armed;	  /* the reaper waits on the ring (or is about to) */
+	/* Completed but for the rest of a short transfer, which needs the reaper's filter. */
+	struct aio_op *short_head, *short_tail;
 	pthread_t reaper;
 
+	/*
+	 * Thread pool: the FIFO got an operation, or stopping was set.
+	 * io_uring: the reaper has something to wait for or finish.
+	 */
+	pthread_cond_t work;
+
 	/* thread pool */
-	pthread_cond_t work; /* the FIFO got an operation, or stopping was set */
 	pthread_t workers[AIO_POOL_THREADS];
 	unsigned nworkers;
 };
@@ -243,10 +264,66 @@ static void aio_uring_kick(struct aio *a)
 		log_err("aio", "io_uring_enter: %s", strerror(-rc));
 }
 
-static void aio_uring_complete(struct aio *a, struct aio_op *op, int res)
+/*
+ * Lock held. Wakes the reaper if the kernel has operations nobody waits for
+ * (no aio_poll session is open), or short transfers are waiting to be finished.
+ */
+static void aio_uring_arm(struct aio *a)
+{
+	if (a->armed || (!a->short_head && (!a->in_ring || a->pollers)))
+		return;
+	a->armed = true;
+	pthread_cond_signal(&a->work);
+}
+
+/*
+ * Lock held. A short transfer was queued for the reaper: wake it from its
+ * idle sleep, or, if it may be waiting on the ring for completions that take
+ * long (or already came), with a NOP; failing that, its poll timeout.
+ */
+static void aio_uring_wake_short(struct aio *a)
+{
+	struct io_uring_sqe *sqe;
+
+	if (!a->armed) {
+		aio_uring_arm(a);
+		return;
+	}
+	if (a->in_ring >= AIO_CQ_ENTRIES || !(sqe = io_uring_get_sqe(&a->ring)))
+		return;
+	io_uring_prep_nop(sqe);
+	io_uring_sqe_set_data(sqe, NULL);
+	a->in_ring++;
+	io_uring_submit(&a->ring);
+}
+
+/* Lock held. Takes up to AIO_REAP_BATCH completions off the ring; returns how many. */
+static unsigned aio_uring_take(struct aio *a, struct aio_op **ops, int *res)
+{
+	struct io_uring_cqe *cqes[AIO_REAP_BATCH];
+	unsigned n = io_uring_peek_batch_cqe(&a->ring, cqes, AIO_REAP_BATCH);
+
+	for (unsigned i = 0; i < n; i++) {
+		ops[i] = io_uring_cqe_get_data(cqes[i]);
+		res[i] = cqes[i]->res;
+	}
+	io_uring_cq_advance(&a->ring, n);
+	a->in_ring -= n;
+	return n;
+}
+
+/*
+ * One completion, lock not held. The reaper finishes a short transfer itself;
+ * another thread (whose system call filter has no preadv/pwritev) leaves it
+ * to the reaper.
+ */
+static void aio_uring_complete(struct aio *a, struct aio_op *op, int res, bool reaper)
 {
 	int64_t result = res;
 
+	/* A NULL op is aio_destroy's wake-up NOP. */
+	if (!op)
+		return;
 	/* The kernel could not start it right now: nothing was done, so go again. */
 	if (res == -EAGAIN || res == -EINTR) {
 		pthread_mutex_lock(&a->lock);
@@ -254,11 +331,51 @@ static void aio_uring_complete(struct aio *a, struct aio_op *op, int res)
 		pthread_mutex_unlock(&a->lock);
 		return;
 	}
-	/* Short transfers are rare (signals, a file being truncated): finish here, blocking. */
+	/* Short transfers are rare (signals, a file being truncated): finish them blocking. */
 	if ((op->opcode == AIO_OP_READ || op->opcode == AIO_OP_WRITE) && res >= 0 &&
-	    (uint64_t)res < op->len)
+	    (uint64_t)res < op->len) {
+		if (!reaper) {
+			/* The bytes done so far wait in mode, which READ/WRITE do not use. */
+			op->mode = res;
+			pthread_mutex_lock(&a->lock);
+			op->next = NULL;
+			if (a->short_tail)
+				a->short_tail->next = op;
+			else
+				a->short_head = op;
+			a->short_tail = op;
+			aio_uring_wake_short(a);
+			pthread_mutex_unlock(&a->lock);
+			return;
+		}
 		result = aio_rw_sync(op, (uint64_t)res);
+	}
 	aio_finish(a, op, result);
+}
+
+/*
+ * Lock held; returns with it held, having dropped it meanwhile. Runs the
+ * callbacks of everything the ring holds now, then hands over what they (and
+ * retries) queued, unless plugged. Returns how many completions it took.
+ */
+static unsigned aio_uring_reap(struct aio *a, bool reaper)
+{
+	struct aio_op *ops[AIO_REAP_BATCH];
+	int res[AIO_REAP_BATCH];
+	unsigned n, total = 0;
+
+	while ((n = aio_uring_take(a, ops, res))) {
+		pthread_mutex_unlock(&a->lock);
+		for (unsigned i = 0; i < n; i++)
+			aio_uring_complete(a, ops[i], res[i], reaper);
+		pthread_mutex_lock(&a->lock);
+		total += n;
+		if (n < AIO_REAP_BATCH)
+			break;
+	}
+	if (!a->plugged)
+		aio_uring_kick(a);
+	return total;
 }
 
 /*
@@ -299,6 +416,20 @@ static int aio_wait_started(struct aio *a, unsigned n)
 	return rc;
 }
 
+/* Lock held; returns with it held. Finishes the short transfers inline reaping left us. */
+static void aio_uring_finish_short(struct aio *a)
+{
+	struct aio_op *op = a->short_head, *next;
+
+	a->short_head = a->short_tail = NULL;
+	pthread_mutex_unlock(&a->lock);
+	for (; op; op = next) {
+		next = op->next;
+		aio_finish(a, op, aio_rw_sync(op, (uint64_t)op->mode));
+	}
+	pthread_mutex_lock(&a->lock);
+}
+
 static void *aio_uring_reaper(void *arg)
 {
 	struct aio *a = arg;
@@ -306,38 +437,48 @@ static void *aio_uring_reaper(void *arg)
 	if (aio_thread_enter(a, "disk-uring"))
 		return NULL;
 
+	pthread_mutex_lock(&a->lock);
 	for (;;) {
+		struct io_uring_getevents_arg ext;
 		struct __kernel_timespec ts = {.tv_sec = 0, .tv_nsec = AIO_REAPER_POLL_NS};
-		struct io_uring_cqe *cqe;
-		struct aio_op *op = NULL;
-		bool stop, got = false;
-		int rc, res = 0;
+		int rc;
 
-		rc = io_uring_wait_cqe_timeout(&a->ring, &cqe, &ts);
-		if (!rc) {
-			op = io_uring_cqe_get_data(cqe);
-			res = cqe->res;
-			io_uring_cqe_seen(&a->ring, cqe);
-			got = true;
-		} else if (rc != -ETIME && rc != -EINTR && rc != -EAGAIN) {
+		/*
+		 * Nothing in the kernel, or a poll session reaps it: off the
+		 * ring, so that completions reaped elsewhere do not wake us.
+		 */
+		while ((!a->in_ring || a->pollers) && !a->short_head && !a->stopping) {
+			a->armed = false;
+			pthread_cond_wait(&a->work, &a->lock);
+		}
+		a->armed = true;
+		if (a->short_head) {
+			aio_uring_finish_short(a);
+			continue;
+		}
+		if (a->stopping && !a->in_ring && !a->head)
+			break;
+		pthread_mutex_unlock(&a->lock);
+		/*
+		 * A bare wait: liburing's would peek at the completion queue
+		 * outside the lock. The kernel returns at once if completions
+		 * are there, and re-reads the head under its own lock.
+		 */
+		memset(&ext, 0, sizeof(ext));
+		ext.ts = (uint64_t)(uintptr_t)&ts;
+		rc = io_uring_enter2((unsigned)a->ring.ring_fd, 0, 1,
+				     IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG,
+				     (sigset_t *)&ext, sizeof(ext));
+		if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY) {
 			/* Not expected from a healthy ring: sleep so as not to spin. */
 			log_err("aio", "io_uring wait: %s", strerror(-rc));
 			usleep(AIO_REAPER_POLL_NS / 1000);
 		}
 		pthread_mutex_lock(&a->lock);
-		if (got)
-			a->in_ring--;
-		pthread_mutex_unlock(&a->lock);
-		/* A NULL op is aio_destroy's wake-up NOP. */
-		if (op)
-			aio_uring_complete(a, op, res);
-		pthread_mutex_lock(&a->lock);
-		aio_uring_kick(a);
-		stop = a->stopping && !a->in_ring && !a->head;
-		pthread_mutex_unlock(&a->lock);
-		if (stop)
-			return NULL;
+		aio_uring_reap(a, true);
 	}
+	pthread_mutex_unlock(&a->lock);
+	return NULL;
 }
 
 /* Whether the kernel has what we rely on; -EOPNOTSUPP (with a log line) if not. */
@@ -444,14 +585,10 @@ static int aio_pool_start(struct aio *a)
 {
 	int rc;
 
-	rc = pthread_cond_init(&a->work, NULL);
-	if (rc)
-		return -rc;
 	for (unsigned i = 0; i < AIO_POOL_THREADS; i++) {
 		rc = pthread_create(&a->workers[i], NULL, aio_pool_worker, a);
 		if (rc) {
 			aio_pool_stop(a);
-			pthread_cond_destroy(&a->work);
 			return -rc;
 		}
 		a->nworkers++;
@@ -459,7 +596,6 @@ static int aio_pool_start(struct aio *a)
 	rc = aio_wait_started(a, a->nworkers);
 	if (rc) {
 		aio_pool_stop(a);
-		pthread_cond_destroy(&a->work);
 		return rc;
 	}
 	a->engine = AIO_ENGINE_THREADS;
@@ -480,6 +616,8 @@ int aio_create(enum aio_engine engine, struct aio **out)
 		goto fail_free;
 	if (pthread_cond_init(&a->idle, NULL))
 		goto fail_mutex;
+	if (pthread_cond_init(&a->work, NULL))
+		goto fail_idle;
 	rc = -EINVAL;
 	if (engine == AIO_ENGINE_URING || engine == AIO_ENGINE_AUTO) {
 		rc = aio_uring_start(a);
@@ -490,11 +628,13 @@ int aio_create(enum aio_engine engine, struct aio **out)
 	if (engine == AIO_ENGINE_THREADS || (rc && engine == AIO_ENGINE_AUTO))
 		rc = aio_pool_start(a);
 	if (rc)
-		goto fail_cond;
+		goto fail_work;
 	*out = a;
 	return 0;
 
-fail_cond:
+fail_work:
+	pthread_cond_destroy(&a->work);
+fail_idle:
 	pthread_cond_destroy(&a->idle);
 fail_mutex:
 	pthread_mutex_destroy(&a->lock);
@@ -515,10 +655,13 @@ void aio_destroy(struct aio *a)
 	if (a->engine == AIO_ENGINE_THREADS) {
 		pthread_mutex_unlock(&a->lock);
 		aio_pool_stop(a);
-		pthread_cond_destroy(&a->work);
 	} else {
-		/* Wake the reaper with a NOP; failing that, its poll timeout sees `stopping`. */
+		/*
+		 * Wake the reaper: off the ring through the condition variable,
+		 * on it with a NOP; failing both, its poll timeout sees `stopping`.
+		 */
 		a->stopping = true;
+		pthread_cond_signal(&a->work);
 		sqe = io_uring_get_sqe(&a->ring);
 		if (sqe) {
 			io_uring_prep_nop(sqe);
@@ -530,6 +673,7 @@ void aio_destroy(struct aio *a)
 		pthread_join(a->reaper, NULL);
 		io_uring_queue_exit(&a->ring);
 	}
+	pthread_cond_destroy(&a->work);
 	pthread_cond_destroy(&a->idle);
 	pthread_mutex_destroy(&a->lock);
 	free(a);
@@ -544,10 +688,91 @@ int aio_submit(struct aio *a, struct aio_op *op)
 	pthread_mutex_lock(&a->lock);
 	a->inflight++;
 	aio_queue_push(a, op, false);
-	if (a->engine == AIO_ENGINE_URING)
-		aio_uring_kick(a);
-	else
+	if (a->engine == AIO_ENGINE_THREADS) {
 		pthread_cond_signal(&a->work);
+	} else if (!a->plugged) {
+		aio_uring_kick(a);
+		aio_uring_arm(a);
+	}
 	pthread_mutex_unlock(&a->lock);
 	return 0;
+}
+
+void aio_plug(struct aio *a)
+{
+	if (a->engine != AIO_ENGINE_URING)
+		return;
+	pthread_mutex_lock(&a->lock);
+	a->plugged++;
+	pthread_mutex_unlock(&a->lock);
+}
+
+void aio_unplug(struct aio *a)
+{
+	if (a->engine != AIO_ENGINE_URING)
+		return;
+	pthread_mutex_lock(&a->lock);
+	if (a->plugged && !--a->plugged) {
+		aio_uring_kick(a);
+		aio_uring_reap(a, false);
+		/* What did not complete inside io_uring_enter is the reaper's to wait for. */
+		aio_uring_arm(a);
+	}
+	pthread_mutex_unlock(&a->lock);
+}
+
+void aio_poll_begin(struct aio *a)
+{
+	if (a->engine != AIO_ENGINE_URING)
+		return;
+	pthread_mutex_lock(&a->lock);
+	a->pollers++;
+	pthread_mutex_unlock(&a->lock);
+}
+
+unsigned aio_poll(struct aio *a)
+{
+	unsigned n;
+
+	if (a->engine != AIO_ENGINE_URING)
+		return 0;
+	pthread_mutex_lock(&a->lock);
+	n = aio_uring_reap(a, false);
+	pthread_mutex_unlock(&a->lock);
+	return n;
+}
+
+unsigned aio_poll_wait(struct aio *a, uint64_t timeout_ns)
+{
+	struct __kernel_timespec ts = {.tv_sec = (long long)(timeout_ns / 1000000000u),
+				       .tv_nsec = (long long)(timeout_ns % 1000000000u)};
+	struct io_uring_getevents_arg ext;
+	bool wait;
+
+	if (a->engine != AIO_ENGINE_URING)
+		return 0;
+	pthread_mutex_lock(&a->lock);
+	/* Nothing in the kernel would mean sleeping the whole timeout for nothing. */
+	wait = a->in_ring && !io_uring_cq_ready(&a->ring);
+	pthread_mutex_unlock(&a->lock);
+	if (wait) {
+		/* As the reaper waits (a bare wait); the reaper itself is not armed meanwhile. */
+		memset(&ext, 0, sizeof(ext));
+		ext.ts = (uint64_t)(uintptr_t)&ts;
+		io_uring_enter2((unsigned)a->ring.ring_fd, 0, 1,
+				IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG, (sigset_t *)&ext,
+				sizeof(ext));
+	}
+	return aio_poll(a);
+}
+
+void aio_poll_end(struct aio *a)
+{
+	if (a->engine != AIO_ENGINE_URING)
+		return;
+	pthread_mutex_lock(&a->lock);
+	if (a->pollers)
+		a->pollers--;
+	aio_uring_arm(a);
+	pthread_mutex_unlock(&a->lock);
 }

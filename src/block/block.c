@@ -211,6 +211,36 @@ void block_drain(struct block_dev *b)
 	pthread_mutex_unlock(&b->lock);
 }
 
+void block_plug(struct block_dev *b)
+{
+	aio_plug(b->aio);
+}
+
+void block_unplug(struct block_dev *b)
+{
+	aio_unplug(b->aio);
+}
+
+void block_poll_begin(struct block_dev *b)
+{
+	aio_poll_begin(b->aio);
+}
+
+unsigned block_poll(struct block_dev *b)
+{
+	return aio_poll(b->aio);
+}
+
+unsigned block_poll_wait(struct block_dev *b, uint64_t timeout_ns)
+{
+	return aio_poll_wait(b->aio, timeout_ns);
+}
+
+void block_poll_end(struct block_dev *b)
+{
+	aio_poll_end(b->aio);
+}
+
 void block_close(struct block_dev *b)
 {
 	if (!b)

@@ -9,9 +9,9 @@
  *
  * Requests are asynchronous: block_submit checks a request and queues it, and
  * its `done` callback runs later on the engine's thread (the io_uring reaper
- * or a pool worker), never from inside block_submit. A callback may submit
- * further requests to the same disk, but must not call block_drain or
- * block_close (they wait for the callback itself).
+ * or a pool worker), or inside block_unplug, never from inside block_submit.
+ * A callback may submit further requests to the same disk, but must not call
+ * block_drain or block_close (they wait for the callback itself).
  */
 #ifndef KVMM_BLOCK_BLOCK_H
 #define KVMM_BLOCK_BLOCK_H
@@ -91,6 +91,26 @@ void block_close(struct block_dev *b);
 int block_submit(struct block_dev *b, struct block_req *r);
 /* Waits until every submitted request's callback has returned. */
 void block_drain(struct block_dev *b);
+/*
+ * Batching (aio_plug/aio_unplug): requests submitted between block_plug and
+ * block_unplug go to the kernel together at block_unplug, which then runs
+ * the callbacks of requests that have already completed on the calling
+ * thread: call it with no lock held that a callback takes. This is the one
+ * place a callback runs outside the engine's threads.
+ */
+void block_plug(struct block_dev *b);
+void block_unplug(struct block_dev *b);
+/*
+ * Polling for completions (aio_poll_begin/aio_poll/aio_poll_end): while a
+ * session is open the caller reaps, by calling block_poll often (it runs the
+ * callbacks of completed requests on the calling thread and returns how
+ * many; block_poll_wait sleeps up to timeout_ns for one first);
+ * block_poll_end hands the rest back to the engine's thread.
+ */
+void block_poll_begin(struct block_dev *b);
+unsigned block_poll(struct block_dev *b);
+unsigned block_poll_wait(struct block_dev *b, uint64_t timeout_ns);
+void block_poll_end(struct block_dev *b);
 
 uint64_t block_size(const struct block_dev *b); /* bytes, a multiple of 512 */
 bool block_readonly(const struct block_dev *b);

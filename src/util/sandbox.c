@@ -147,7 +147,10 @@ static const struct sandbox_rule sandbox_rules[] = {
 	/* Disks (block/aio.c): requests are submitted from the thread that
 	 * serves the queue (the I/O thread, or a vCPU on the exit path) and run
 	 * by the disk's engine: an io_uring reaper, or pool workers making the
-	 * blocking calls. Completions interrupt the guest (ioctls below). */
+	 * blocking calls. Requests that finish inside their submission complete
+	 * on the submitting thread, with no system call of their own; the rest
+	 * of a short transfer is always left to the reaper. Completions
+	 * interrupt the guest (ioctls below). */
 	ANY(io_uring_enter, M | V | I | D,
 	    "disk requests to io_uring; the reaper waits; main: the stop NOP at exit"),
 	ANY(preadv, D, "disk reads (thread-pool engine, short io_uring transfers)"),

@@ -86,7 +86,8 @@ void virtio_blk_destroy(struct virtio_blk *blk);
 struct virtio_dev *virtio_blk_dev(struct virtio_blk *blk);
 
 /*
- * Waits until no request is in flight. For snapshots, with the vCPUs paused
+ * Waits until no request is in flight and no thread is handing requests to
+ * the disk or polling the queues. For snapshots, with the vCPUs paused
  * so that no new request arrives. Must not be called with the device lock
  * held or from the disk's engine thread.
  */

@@ -55,6 +55,14 @@ __attribute__((format(printf, 2, 3))) static void virtio_dev_refuse(struct virti
 
 static void virtio_queue_reset(struct virtio_dev *d, struct virtio_queue *vq)
 {
+	/*
+	 * A reset that lands while the device polls (virtio-blk's I/O thread
+	 * drops the lock between looks) must not leave the driver's rings
+	 * saying "do not notify": a driver that reuses them unzeroed would
+	 * never notify again.
+	 */
+	if (vq->vq.notify_off)
+		virtq_enable_notify(&vq->vq);
 	virtq_destroy(&vq->vq);
 	vq->size = d->queue_max_size;
 	vq->vector = VIRTIO_NO_VECTOR;
@@ -229,6 +237,7 @@ static const char *virtio_status_order(uint8_t old, uint8_t want)
 void virtio_dev_write_status(struct virtio_dev *d, uint8_t status)
 {
 	uint8_t old, want, add;
+	bool handled = false;
 	const char *bad;
 	char why[128];
 
@@ -259,12 +268,17 @@ void virtio_dev_write_status(struct virtio_dev *d, uint8_t status)
 	 * their notifications were dropped: look at every queue now.
 	 */
 	if ((add & VIRTIO_STATUS_DRIVER_OK) && virtio_dev_is_live(d)) {
-		for (unsigned i = 0; i < d->num_queues && virtio_dev_is_live(d); i++)
-			if (d->queues[i].enabled)
+		for (unsigned i = 0; i < d->num_queues && virtio_dev_is_live(d); i++) {
+			if (d->queues[i].enabled) {
 				d->ops->handle_queue(d, i);
+				handled = true;
+			}
+		}
 	}
 out:
 	pthread_mutex_unlock(&d->lock);
+	if (handled && d->ops->after_handle)
+		d->ops->after_handle(d, false);
 }
 
 uint8_t virtio_dev_config_generation(struct virtio_dev *d)
@@ -429,15 +443,31 @@ out:
 	pthread_mutex_unlock(&d->lock);
 }
 
-void virtio_dev_notify(struct virtio_dev *d, unsigned q)
+static void virtio_dev_notify_from(struct virtio_dev *d, unsigned q, bool iothread)
 {
+	bool handled = false;
+
 	if (q >= d->num_queues)
 		return;
 	pthread_mutex_lock(&d->lock);
 	/* 2.1.2: nothing is used before DRIVER_OK; nothing at all once broken. */
-	if (virtio_dev_is_live(d) && d->queues[q].enabled)
+	if (virtio_dev_is_live(d) && d->queues[q].enabled) {
 		d->ops->handle_queue(d, q);
+		handled = true;
+	}
 	pthread_mutex_unlock(&d->lock);
+	if (handled && d->ops->after_handle)
+		d->ops->after_handle(d, iothread);
+}
+
+void virtio_dev_notify(struct virtio_dev *d, unsigned q)
+{
+	virtio_dev_notify_from(d, q, false);
+}
+
+void virtio_dev_notify_iothread(struct virtio_dev *d, unsigned q)
+{
+	virtio_dev_notify_from(d, q, true);
 }
 
 int virtio_dev_queue_pop(struct virtio_dev *d, unsigned q, struct virtq_elem *e)
@@ -474,6 +504,28 @@ void virtio_dev_queue_interrupt(struct virtio_dev *d, unsigned q)
 	vq = &d->queues[q];
 	if (vq->enabled && virtq_should_notify(&vq->vq) && d->tops && d->tops->notify_queue)
 		d->tops->notify_queue(d->transport, q, vq->vector);
+}
+
+static bool virtio_dev_queue_usable(const struct virtio_dev *d, unsigned q)
+{
+	return q < d->num_queues && virtio_dev_is_live(d) && d->queues[q].enabled;
+}
+
+void virtio_dev_queue_disable_notify(struct virtio_dev *d, unsigned q)
+{
+	if (virtio_dev_queue_usable(d, q))
+		virtq_disable_notify(&d->queues[q].vq);
+}
+
+bool virtio_dev_queue_enable_notify(struct virtio_dev *d, unsigned q)
+{
+	/* A queue that went away took its suppression with it (virtq_destroy). */
+	return virtio_dev_queue_usable(d, q) && virtq_enable_notify(&d->queues[q].vq);
+}
+
+bool virtio_dev_queue_has_avail(struct virtio_dev *d, unsigned q)
+{
+	return virtio_dev_queue_usable(d, q) && virtq_has_avail(&d->queues[q].vq);
 }
 
 void virtio_dev_set_needs_reset(struct virtio_dev *d, const char *fmt, ...)

@@ -15,8 +15,8 @@
  *  - snapshots, through virtio_dev_save / virtio_dev_load_*.
  *
  * Locking: one mutex per device. Transport-side functions take it. Device ops
- * and transport callbacks run with it held, and the device-side functions
- * (marked "lock held") must be called with it held: from inside an op, or
+ * (but after_handle) and transport callbacks run with it held, and the
+ * device-side functions (marked "lock held") must be called with it held: from inside an op, or
  * between virtio_dev_lock and virtio_dev_unlock (completions from other threads).
  * Transport callbacks must not call back into a locking virtio_dev_* function.
  */
@@ -61,10 +61,21 @@
 
 struct virtio_dev;
 
-/* Supplied by the device; every op runs with the device lock held. */
+/* Supplied by the device; every op but after_handle runs with the device lock held. */
 struct virtio_dev_ops {
 	/* Queue q was notified (or DRIVER_OK came): pop, process, push, interrupt. */
 	void (*handle_queue)(struct virtio_dev *d, unsigned q);
+	/*
+	 * Without the lock: the core calls it on the same thread right after
+	 * releasing the lock it called handle_queue under (a notification,
+	 * DRIVER_OK), for work handle_queue set aside because it must not be
+	 * done under the lock: virtio-blk hands its requests to the disk here,
+	 * and the completions that are ready at once take the lock. iothread:
+	 * called from virtio_dev_notify_iothread, so the device may poll its
+	 * queues a little (on a vCPU thread that would only hold up the guest).
+	 * May be NULL.
+	 */
+	void (*after_handle)(struct virtio_dev *d, bool iothread);
 	/* Device-specific reset, after the core's (status 0 written). May be NULL. */
 	void (*reset)(struct virtio_dev *d);
 	/*
@@ -178,6 +189,11 @@ void virtio_dev_write_queue(struct virtio_dev *d, unsigned q, enum virtio_queue_
 			    uint32_t val);
 /* Available buffer notification: runs handle_queue if the device is live. */
 void virtio_dev_notify(struct virtio_dev *d, unsigned q);
+/*
+ * The same from the VM's I/O thread (a queue's ioeventfd), where the device
+ * may go on watching its queues for a while before returning (after_handle).
+ */
+void virtio_dev_notify_iothread(struct virtio_dev *d, unsigned q);
 
 /* --- Device side: lock held. --- */
 
@@ -201,6 +217,14 @@ void virtio_dev_queue_push(struct virtio_dev *d, unsigned q, const struct virtq_
  * NEEDS_RESET, for what was pushed before it.
  */
 void virtio_dev_queue_interrupt(struct virtio_dev *d, unsigned q);
+/*
+ * For a device that polls queue q for a while instead of waiting for
+ * notifications: virtq_disable_notify / virtq_enable_notify / virtq_has_avail
+ * (queue.h) when the device is live and q enabled; otherwise nothing, false.
+ */
+void virtio_dev_queue_disable_notify(struct virtio_dev *d, unsigned q);
+bool virtio_dev_queue_enable_notify(struct virtio_dev *d, unsigned q);
+bool virtio_dev_queue_has_avail(struct virtio_dev *d, unsigned q);
 /*
  * The driver broke the rules: log the reason (warning, with the device name),
  * set DEVICE_NEEDS_RESET, and send a configuration change notification if

@@ -392,7 +392,7 @@ static void vpci_eventfd_ready(void *arg)
 
 	/* Another read may have drained it already (level-triggered epoll). */
 	if (read(vq->fd, &n, sizeof(n)) == sizeof(n))
-		virtio_dev_notify(vq->p->vdev, vq->index);
+		virtio_dev_notify_iothread(vq->p->vdev, vq->index);
 }
 
 /* BAR 4 was decoded at base, or no longer is (config lock held). */

@@ -296,7 +296,7 @@ int virtq_pop(struct virtq *q, struct virtq_elem *e)
 		return virtq_fail(q, -EINVAL, "queue is not set up");
 	avail_idx = virtq_load16(q->avail + 2, __ATOMIC_ACQUIRE);
 	pending = (uint16_t)(avail_idx - q->last_avail_idx);
-	if (!pending && q->event_idx) {
+	if (!pending && q->event_idx && !q->notify_off) {
 		/*
 		 * Ask for a notification at the next buffer, then look again: a
 		 * buffer added before the driver could see avail_event would
@@ -331,8 +331,45 @@ int virtq_pop(struct virtq *q, struct virtq_elem *e)
 	 * the buffer after the last one we took is worth one (2.7.10).
 	 */
 	if (q->event_idx)
-		virtq_store16(virtq_avail_event(q), q->last_avail_idx, __ATOMIC_RELAXED);
+		virtq_store16(virtq_avail_event(q),
+			      (uint16_t)(q->last_avail_idx - (q->notify_off ? 1u : 0u)),
+			      __ATOMIC_RELAXED);
 	return 1;
+}
+
+void virtq_disable_notify(struct virtq *q)
+{
+	if (!q->seen)
+		return;
+	q->notify_off = true;
+	/*
+	 * The driver notifies when its new idx steps over avail_event (2.7.10):
+	 * one behind our next entry, every index it can reach lies past it.
+	 */
+	if (q->event_idx)
+		virtq_store16(virtq_avail_event(q), (uint16_t)(q->last_avail_idx - 1u),
+			      __ATOMIC_RELAXED);
+	else
+		virtq_store16(q->used, VIRTQ_USED_F_NO_NOTIFY, __ATOMIC_RELAXED);
+}
+
+bool virtq_enable_notify(struct virtq *q)
+{
+	if (!q->seen)
+		return false;
+	q->notify_off = false;
+	if (q->event_idx)
+		virtq_store16(virtq_avail_event(q), q->last_avail_idx, __ATOMIC_RELAXED);
+	else
+		virtq_store16(q->used, 0, __ATOMIC_RELAXED);
+	/* Our store before the driver's idx, as in virtq_pop: one side sees the other's. */
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	return virtq_has_avail(q);
+}
+
+bool virtq_has_avail(const struct virtq *q)
+{
+	return q->seen && virtq_load16(q->avail + 2, __ATOMIC_ACQUIRE) != q->last_avail_idx;
 }
 
 void virtq_push(struct virtq *q, const struct virtq_elem *e, uint32_t written)

@@ -70,6 +70,8 @@ struct virtq {
 	 * about everything before it (starts at 0 with used_idx: nothing to tell).
 	 */
 	uint16_t signalled_used;
+	/* Between virtq_disable_notify and virtq_enable_notify: the device polls the ring. */
+	bool notify_off;
 
 	/*
 	 * Loop detection: seen[i] == stamp when descriptor i (or, from index size
@@ -101,6 +103,21 @@ void virtq_destroy(struct virtq *q);
  * ring after doing so, so that "pop until 0" never misses a buffer.
  */
 int virtq_pop(struct virtq *q, struct virtq_elem *e);
+
+/*
+ * Notification suppression while the device polls the available ring itself
+ * (2.7.7, 2.7.10): virtq_disable_notify asks the driver not to notify (with
+ * event index, avail_event one behind the next entry to pop, which the
+ * driver's next index cannot step over; without, VIRTQ_USED_F_NO_NOTIFY), and
+ * virtq_pop keeps it so. virtq_enable_notify asks for notifications again,
+ * then looks at the ring once more: true when buffers are waiting, which no
+ * notification will announce, so pop them. Either is only a hint the driver
+ * may read late: a notification may still come, and drivers must cope.
+ */
+void virtq_disable_notify(struct virtq *q);
+bool virtq_enable_notify(struct virtq *q);
+/* Whether the driver has made buffers available that are not popped yet (or the idx is bad). */
+bool virtq_has_avail(const struct virtq *q);
 
 /*
  * Returns e to the driver with `written` bytes written to its device-writable

@@ -4,7 +4,8 @@
  * (io_uring, skipped where the kernel refuses it, and the thread pool): open
  * checks and their messages, the image lock, read-only refusals, round trips
  * with scattered buffers, refusals before I/O, flush, discard punching holes,
- * write zeroes (and its fallback to writing zeros), draining on close, and a
+ * write zeroes (and its fallback to writing zeros), batching with
+ * block_plug/block_unplug, draining on close, and a
  * flushed write surviving the SIGKILL of the process that made it.
  */
 #include <errno.h>
@@ -634,6 +635,240 @@ static void test_callback_thread(void **state)
 	block_close(b);
 }
 
+struct plugged {
+	pthread_mutex_t m;
+	unsigned done, inline_done, chained;
+	pthread_t unplugger;
+	struct block_dev *b;
+	uint8_t seed;
+};
+
+/* Checks the sector read, notes where it ran, and once re-submits itself from the callback. */
+static void plugged_done(struct block_req *r, int64_t res)
+{
+	struct plugged *pl = r->opaque;
+	const uint8_t *buf = r->iov[0].iov_base;
+	bool again;
+
+	assert_int_equal(res, 512);
+	assert_int_equal(buf[0], pat(r->offset / 512, pl->seed));
+	assert_int_equal(buf[511], pat(r->offset / 512, pl->seed));
+	pthread_mutex_lock(&pl->m);
+	pl->done++;
+	if (pthread_equal(pthread_self(), pl->unplugger))
+		pl->inline_done++;
+	again = r->flags == 0;
+	if (again)
+		pl->chained++;
+	pthread_mutex_unlock(&pl->m);
+	if (again) {
+		/* A submission from a callback run inside block_unplug: not plugged any more. */
+		r->flags = 1;
+		r->offset += 512;
+		assert_int_equal(block_submit(pl->b, r), 0);
+	}
+}
+
+struct plug_submitter {
+	struct plugged *pl;
+	struct block_req r;
+	struct iovec iov;
+	uint8_t buf[512];
+};
+
+static void *plug_submit_thread(void *arg)
+{
+	struct plug_submitter *s = arg;
+
+	assert_int_equal(block_submit(s->pl->b, &s->r), 0);
+	return NULL;
+}
+
+#define NPLUG 24
+/*
+ * block_plug/block_unplug: everything submitted in between, from this
+ * thread and another, completes; callbacks run on the engine's thread or on
+ * the unplugging one (with io_uring, cached reads usually finish inside the
+ * submission, so mostly the latter), never inside block_submit; a callback
+ * run by block_unplug may submit again. Plugs nest.
+ */
+static void test_plug(void **state)
+{
+	struct group *g = *state;
+	const char *p = img_path(g, "plug.img");
+	static uint8_t bufs[NPLUG][512];
+	struct block_req reqs[NPLUG];
+	struct iovec iovs[NPLUG];
+	struct plug_submitter other;
+	struct plugged pl;
+	pthread_t t;
+
+	NEED_ENGINE(g);
+	make_image(p, MiB, 7);
+	memset(&pl, 0, sizeof(pl));
+	pthread_mutex_init(&pl.m, NULL);
+	pl.b = open_ok(g, p, true);
+	pl.seed = 7;
+	pl.unplugger = pthread_self();
+	block_plug(pl.b);
+	block_plug(pl.b);
+	for (unsigned i = 0; i < NPLUG; i++) {
+		iovs[i] = (struct iovec){bufs[i], sizeof(bufs[i])};
+		memset(&reqs[i], 0, sizeof(reqs[i]));
+		reqs[i].op = BLOCK_OP_READ;
+		reqs[i].offset = (uint64_t)i * 4096;
+		reqs[i].iov = &iovs[i];
+		reqs[i].niov = 1;
+		reqs[i].len = 512;
+		reqs[i].done = plugged_done;
+		reqs[i].opaque = &pl;
+		/* Only the first half chains a second read. */
+		reqs[i].flags = i < NPLUG / 2 ? 0 : 1;
+		assert_int_equal(block_submit(pl.b, &reqs[i]), 0);
+	}
+	memset(&other, 0, sizeof(other));
+	other.pl = &pl;
+	other.iov = (struct iovec){other.buf, sizeof(other.buf)};
+	other.r = (struct block_req){.op = BLOCK_OP_READ,
+				     .offset = 200 * 512,
+				     .iov = &other.iov,
+				     .niov = 1,
+				     .len = 512,
+				     .flags = 1,
+				     .done = plugged_done,
+				     .opaque = &pl};
+	assert_int_equal(pthread_create(&t, NULL, plug_submit_thread, &other), 0);
+	assert_int_equal(pthread_join(t, NULL), 0);
+	/* Nothing has run on this thread yet: block_submit never runs a callback. */
+	pthread_mutex_lock(&pl.m);
+	assert_int_equal(pl.inline_done, 0);
+	pthread_mutex_unlock(&pl.m);
+	block_unplug(pl.b); /* still plugged once */
+	block_unplug(pl.b);
+	block_drain(pl.b);
+	assert_int_equal(pl.done, NPLUG + 1 + NPLUG / 2);
+	assert_int_equal(pl.chained, NPLUG / 2);
+	print_message("%u of %u callbacks ran inside block_unplug\n", pl.inline_done, pl.done);
+	if (block_engine(pl.b) == AIO_ENGINE_THREADS)
+		assert_int_equal(pl.inline_done, 0);
+	block_close(pl.b);
+	pthread_mutex_destroy(&pl.m);
+}
+
+/*
+ * A poll session: requests left in the kernel complete through block_poll /
+ * block_poll_wait on this thread, not on the engine's (with io_uring; the
+ * thread pool's workers run them as always); block_poll_end hands back what
+ * is left.
+ */
+static void test_poll_session(void **state)
+{
+	struct group *g = *state;
+	const char *p = img_path(g, "poll.img");
+	static uint8_t bufs[NPLUG][512];
+	struct block_req reqs[NPLUG];
+	struct iovec iovs[NPLUG];
+	struct plugged pl;
+	struct timespec t0, t;
+
+	NEED_ENGINE(g);
+	make_image(p, MiB, 3);
+	memset(&pl, 0, sizeof(pl));
+	pthread_mutex_init(&pl.m, NULL);
+	pl.b = open_ok(g, p, false);
+	pl.seed = 3;
+	pl.unplugger = pthread_self();
+	block_poll_begin(pl.b);
+	/* Nothing in flight: returns at once. */
+	assert_int_equal(block_poll_wait(pl.b, 1000000000u), 0);
+	for (unsigned i = 0; i < NPLUG; i++) {
+		memset(bufs[i], pat((uint64_t)i * 8, 3), sizeof(bufs[i]));
+		iovs[i] = (struct iovec){bufs[i], sizeof(bufs[i])};
+		memset(&reqs[i], 0, sizeof(reqs[i]));
+		/* Writes of what is there, so that plugged_done's check holds. */
+		reqs[i].op = BLOCK_OP_WRITE;
+		reqs[i].offset = (uint64_t)i * 4096;
+		reqs[i].iov = &iovs[i];
+		reqs[i].niov = 1;
+		reqs[i].len = 512;
+		reqs[i].flags = 1;
+		reqs[i].done = plugged_done;
+		reqs[i].opaque = &pl;
+		assert_int_equal(block_submit(pl.b, &reqs[i]), 0);
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		pthread_mutex_lock(&pl.m);
+		if (pl.done == NPLUG) {
+			pthread_mutex_unlock(&pl.m);
+			break;
+		}
+		pthread_mutex_unlock(&pl.m);
+		block_poll_wait(pl.b, 10000000u);
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		assert_true(t.tv_sec - t0.tv_sec < 10);
+	}
+	block_poll_end(pl.b);
+	block_drain(pl.b);
+	print_message("%u of %u callbacks ran in the poll session\n", pl.inline_done, pl.done);
+	if (block_engine(pl.b) == AIO_ENGINE_THREADS)
+		assert_int_equal(pl.inline_done, 0);
+	else
+		assert_int_equal(pl.inline_done, NPLUG);
+	block_close(pl.b);
+	pthread_mutex_destroy(&pl.m);
+}
+
+/*
+ * The image shrinks under an open disk: a read across the new end comes back
+ * short, the engine continues it, finds the end and fails it with -EIO. With
+ * io_uring the short part is always the reaper's (the submitting thread's
+ * filter has no preadv), also when the read completed inside block_unplug
+ * or a poll session.
+ */
+static void test_shrunk_file(void **state)
+{
+	struct group *g = *state;
+	const char *p = img_path(g, "shrink.img");
+	static uint8_t buf[8192];
+	struct iovec iov = {buf, sizeof(buf)};
+	struct block_req r;
+	struct waiter w;
+	struct block_dev *b;
+
+	NEED_ENGINE(g);
+	make_image(p, MiB, 0);
+	b = open_ok(g, p, false);
+	assert_int_equal(truncate(p, 512 * 1024 + 512), 0);
+	for (int how = 0; how < 3; how++) {
+		waiter_init(&w);
+		memset(&r, 0, sizeof(r));
+		r.op = BLOCK_OP_READ;
+		r.offset = 512 * 1024;
+		r.iov = &iov;
+		r.niov = 1;
+		r.len = sizeof(buf);
+		r.done = waiter_done;
+		r.opaque = &w;
+		if (how == 1)
+			block_plug(b);
+		if (how == 2)
+			block_poll_begin(b);
+		assert_int_equal(block_submit(b, &r), 0);
+		if (how == 1)
+			block_unplug(b);
+		if (how == 2) {
+			block_poll_wait(b, 100000000u);
+			block_poll_end(b);
+		}
+		waiter_wait(&w, 1);
+		assert_int_equal(w.res, -EIO);
+		if (block_engine(b) == AIO_ENGINE_URING)
+			assert_false(pthread_equal(w.thread, pthread_self()));
+	}
+	block_close(b);
+}
+
 struct chain {
 	struct block_dev *b;
 	struct block_req r;
@@ -780,7 +1015,8 @@ static void test_flush_survives_sigkill(void **state)
 	T(test_open_basic, e), T(test_lock, e), T(test_open_refusals, e), T(test_readonly, e),     \
 	    T(test_rw_roundtrip, e), T(test_many_in_flight, e), T(test_bounds, e),                 \
 	    T(test_flush_discard, e), T(test_write_zeroes, e), T(test_write_zeroes_fallback, e),   \
-	    T(test_callback_thread, e), T(test_close_drains, e), T(test_env_engine, e),            \
+	    T(test_callback_thread, e), T(test_plug, e), T(test_poll_session, e),                  \
+	    T(test_shrunk_file, e), T(test_close_drains, e), T(test_env_engine, e),                \
 	    T(test_flush_survives_sigkill, e)
 
 int main(void)

@@ -11,6 +11,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -21,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -972,6 +974,122 @@ static void test_save_load(void **state)
 	state_buf_free(&b);
 }
 
+/*
+ * A driver like the bench guest's, on its own thread: one read at a time,
+ * waiting for each by polling the used ring, and notifying only when the
+ * device asks for it (event index, or VIRTQ_USED_F_NO_NOTIFY without). The
+ * test thread plays the I/O thread: virtio_dev_notify_iothread for each
+ * notification. A notification the device wrongly suppressed would hang the
+ * driver (a deadline fails the test instead); with polling most requests
+ * need none.
+ */
+#define POLLED_N 3000u
+
+struct polled {
+	struct fixture *f;
+	bool event_idx;
+	atomic_uint kicks_sent, kicks_taken;
+	atomic_bool done, stuck;
+};
+
+static uint16_t polled_load16(struct fixture *f, uint64_t gpa)
+{
+	return __atomic_load_n((uint16_t *)(void *)fake_ptr(&f->vm, gpa), __ATOMIC_ACQUIRE);
+}
+
+static void *polled_driver(void *arg)
+{
+	struct polled *pd = arg;
+	struct fixture *f = pd->f;
+	struct ring *r = &f->ring[0];
+
+	for (unsigned i = 0; i < POLLED_N; i++) {
+		uint16_t head = (uint16_t)(3 * (i % (QSIZE / 3))), old = r->avail_idx;
+		uint64_t sector = (i * 7) % DISK_SECTORS,
+			 data = DATA_GPA + 512 * (uint64_t)(i % 64);
+		uint64_t hdr = HDR_GPA + 32 * (uint64_t)(i % 256), status = STATUS_GPA + i % 256;
+		struct timespec t0, t;
+		bool notify;
+
+		fake_put(&f->vm, hdr, VIRTIO_BLK_T_IN, 4);
+		fake_put(&f->vm, hdr + 4, 0, 4);
+		fake_put(&f->vm, hdr + 8, sector, 8);
+		fake_put(&f->vm, status, 0xff, 1);
+		fake_put(&f->vm, data, 0, 1);
+		ring_desc(f, r, head, hdr, 16, VIRTQ_DESC_F_NEXT, (uint16_t)(head + 1));
+		ring_desc(f, r, head + 1u, data, 512, VIRTQ_DESC_F_WRITE | VIRTQ_DESC_F_NEXT,
+			  (uint16_t)(head + 2));
+		ring_desc(f, r, head + 2u, status, 1, VIRTQ_DESC_F_WRITE, 0);
+		fake_put(&f->vm, r->avail + 4 + 2 * (uint64_t)(old % QSIZE), head, 2);
+		r->avail_idx++;
+		__atomic_store_n((uint16_t *)(void *)fake_ptr(&f->vm, r->avail + 2), r->avail_idx,
+				 __ATOMIC_RELEASE);
+		/* The idx before the device's suppression fields, as Linux's virtio_mb. */
+		__atomic_thread_fence(__ATOMIC_SEQ_CST);
+		if (pd->event_idx) {
+			uint16_t event = polled_load16(f, r->used + 4 + 8 * (uint64_t)QSIZE);
+
+			notify =
+			    (uint16_t)(r->avail_idx - event - 1) < (uint16_t)(r->avail_idx - old);
+		} else {
+			notify = !(polled_load16(f, r->used) & VIRTQ_USED_F_NO_NOTIFY);
+		}
+		if (notify)
+			pd->kicks_sent++;
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		while (polled_load16(f, r->used + 2) != (uint16_t)(i + 1)) {
+			clock_gettime(CLOCK_MONOTONIC, &t);
+			if (t.tv_sec - t0.tv_sec > 10) {
+				pd->stuck = true;
+				pd->done = true;
+				return NULL;
+			}
+		}
+		if (fake_get(&f->vm, status, 1) != VIRTIO_BLK_S_OK ||
+		    fake_get(&f->vm, data, 1) != pat(sector)) {
+			pd->stuck = true;
+			break;
+		}
+	}
+	pd->done = true;
+	return NULL;
+}
+
+static void polled_run(struct fixture *f, bool event_idx)
+{
+	struct polled pd = {.f = f, .event_idx = event_idx};
+	pthread_t t;
+
+	start(f, 1, false, NULL, event_idx ? ALL : ~VIRTIO_BIT(VIRTIO_F_EVENT_IDX));
+	assert_int_equal(pthread_create(&t, NULL, polled_driver, &pd), 0);
+	while (!pd.done) {
+		if (pd.kicks_taken != pd.kicks_sent) {
+			pd.kicks_taken++;
+			virtio_dev_notify_iothread(f->d, 0);
+		}
+	}
+	assert_int_equal(pthread_join(t, NULL), 0);
+	virtio_blk_drain(f->blk);
+	assert_false(pd.stuck);
+	assert_int_equal(ring_used_idx(f, &f->ring[0]), POLLED_N);
+	print_message("%s: %u notifications for %u requests\n", event_idx ? "event index" : "flags",
+		      (unsigned)pd.kicks_sent, POLLED_N);
+	/* Suppression is off again once the device stopped watching. */
+	if (event_idx)
+		assert_int_equal(drv_avail_event(&f->vm), POLLED_N);
+	else
+		assert_int_equal(fake_get(&f->vm, f->ring[0].used, 2), 0);
+	stop(f);
+}
+
+static void test_polled_driver(void **state)
+{
+	struct fixture *f = *state;
+
+	polled_run(f, true);
+	polled_run(f, false);
+}
+
 /* The same list for each engine, under names that say which. */
 #define T(fn, engine) ((struct CMUnitTest){#fn "_" engine, fn, setup, teardown, NULL})
 #define BLK_TESTS(e)                                                                               \
@@ -979,7 +1097,8 @@ static void test_save_load(void **state)
 	    T(test_flush_get_id, e), T(test_discard_write_zeroes, e), T(test_discard_punches, e),  \
 	    T(test_malformed, e), T(test_no_status_byte, e), T(test_broken_ring, e),               \
 	    T(test_readonly_disk, e), T(test_writethrough, e), T(test_multiqueue, e),              \
-	    T(test_batch, e), T(test_reset_waits, e), T(test_save_load, e)
+	    T(test_batch, e), T(test_reset_waits, e), T(test_save_load, e),                        \
+	    T(test_polled_driver, e)
 
 int main(void)
 {

@@ -490,6 +490,36 @@ static void test_reset_clears(void **state)
 	assert_int_equal(t->handled[0], 2);
 }
 
+/* A reset while the device polls with notifications off turns them back on in the rings. */
+static void test_reset_during_poll(void **state)
+{
+	struct tdev *t = *state;
+	struct virtio_dev *d = &t->vdev;
+
+	bring_up(d, VIRTIO_BIT(VIRTIO_F_VERSION_1));
+	virtio_dev_lock(d);
+	virtio_dev_queue_disable_notify(d, 0);
+	assert_false(virtio_dev_queue_has_avail(d, 0));
+	virtio_dev_unlock(d);
+	assert_int_equal(fake_get(&t->vm, FAKE_USED_GPA, 2), VIRTQ_USED_F_NO_NOTIFY);
+	virtio_dev_write_status(d, 0);
+	assert_int_equal(fake_get(&t->vm, FAKE_USED_GPA, 2), 0);
+	/* Gone with the queue: nothing to enable, nothing pending. */
+	virtio_dev_lock(d);
+	assert_false(virtio_dev_queue_enable_notify(d, 0));
+	virtio_dev_unlock(d);
+
+	bring_up(d, VIRTIO_BIT(VIRTIO_F_VERSION_1) | VIRTIO_BIT(VIRTIO_F_EVENT_IDX));
+	add_request(t, 0);
+	virtio_dev_lock(d);
+	virtio_dev_queue_disable_notify(d, 0);
+	assert_true(virtio_dev_queue_has_avail(d, 0));
+	virtio_dev_unlock(d);
+	assert_int_equal(drv_avail_event(&t->vm), 0xffff);
+	virtio_dev_write_status(d, 0);
+	assert_int_equal(drv_avail_event(&t->vm), 0);
+}
+
 static void test_config_space(void **state)
 {
 	struct tdev *t = *state;
@@ -744,6 +774,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_needs_reset, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_enable_refusals, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_reset_clears, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_reset_during_poll, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_config_space, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_save_load, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_load_refusals, setup, teardown),

@@ -3,7 +3,8 @@
  * Split virtqueue (virtio/queue.h): rings built in a fake guest the way a
  * driver builds them; pop and push of direct, chained and indirect chains; the
  * used ring; notification decisions with and without event index, across the
- * 16-bit wrap; and every refusal of a malformed ring, with its reason.
+ * 16-bit wrap; suppression while the device polls; and every refusal of a malformed ring, with its
+ * reason.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -407,6 +408,68 @@ static void test_avail_event(void **state)
 	assert_int_equal(drv_avail_event(&f->vm), 0);
 }
 
+/* The driver's notification rule with event index (2.7.10): does new_idx step over avail_event? */
+static bool drv_would_notify(struct fixture *f, uint16_t old_idx, uint16_t new_idx)
+{
+	uint16_t event = drv_avail_event(&f->vm);
+
+	return (uint16_t)(new_idx - event - 1) < (uint16_t)(new_idx - old_idx);
+}
+
+/* Suppression while the device polls: no index the driver reaches notifies; enable re-checks. */
+static void test_poll_suppress_event(void **state)
+{
+	struct fixture *f = *state;
+
+	drv_desc(&f->vm, FAKE_DESC_GPA, 0, FAKE_BUF_GPA, 8, VIRTQ_DESC_F_WRITE, 0);
+	assert_false(virtq_has_avail(&f->q));
+	virtq_disable_notify(&f->q);
+	assert_true(f->q.notify_off);
+	assert_false(drv_would_notify(f, 0, 1));
+	/* An empty pop does not turn notifications back on. */
+	assert_int_equal(virtq_pop(&f->q, &f->e), 0);
+	assert_false(drv_would_notify(f, 0, 1));
+	drv_avail(&f->vm, 0);
+	drv_avail(&f->vm, 0);
+	assert_true(virtq_has_avail(&f->q));
+	assert_int_equal(virtq_pop(&f->q, &f->e), 1);
+	/* Nor does a pop: the driver's next additions still do not notify. */
+	assert_false(drv_would_notify(f, 2, 3));
+	assert_false(drv_would_notify(f, 2, 9));
+	/* Enabling asks for the next one, and reports the one still waiting. */
+	assert_true(virtq_enable_notify(&f->q));
+	assert_false(f->q.notify_off);
+	assert_int_equal(drv_avail_event(&f->vm), 1);
+	assert_int_equal(virtq_pop(&f->q, &f->e), 1);
+	assert_false(virtq_enable_notify(&f->q));
+	assert_true(drv_would_notify(f, 2, 3));
+	/* Across the wrap. */
+	drv_set_avail_idx(&f->vm, 0);
+	f->q.last_avail_idx = 0;
+	virtq_disable_notify(&f->q);
+	assert_int_equal(drv_avail_event(&f->vm), 0xffff);
+	assert_false(drv_would_notify(f, 0, 1));
+	assert_false(virtq_enable_notify(&f->q));
+	assert_int_equal(drv_avail_event(&f->vm), 0);
+}
+
+/* Without event index: VIRTQ_USED_F_NO_NOTIFY in the used ring's flags (2.7.7). */
+static void test_poll_suppress_flags(void **state)
+{
+	struct fixture *f = *state;
+
+	drv_desc(&f->vm, FAKE_DESC_GPA, 0, FAKE_BUF_GPA, 8, VIRTQ_DESC_F_WRITE, 0);
+	virtq_disable_notify(&f->q);
+	assert_int_equal(fake_get(&f->vm, FAKE_USED_GPA, 2), VIRTQ_USED_F_NO_NOTIFY);
+	drv_avail(&f->vm, 0);
+	assert_int_equal(virtq_pop(&f->q, &f->e), 1);
+	assert_int_equal(fake_get(&f->vm, FAKE_USED_GPA, 2), VIRTQ_USED_F_NO_NOTIFY);
+	drv_avail(&f->vm, 0);
+	assert_true(virtq_enable_notify(&f->q));
+	assert_int_equal(fake_get(&f->vm, FAKE_USED_GPA, 2), 0);
+	assert_int_equal(drv_avail_event(&f->vm), 0);
+}
+
 /* --- Refusals. --- */
 
 static void test_refuse_self_loop(void **state)
@@ -762,6 +825,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_notify_flags, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_event_idx, setup_event, teardown),
 	    cmocka_unit_test_setup_teardown(test_avail_event, setup_event, teardown),
+	    cmocka_unit_test_setup_teardown(test_poll_suppress_event, setup_event, teardown),
+	    cmocka_unit_test_setup_teardown(test_poll_suppress_flags, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_refuse_self_loop, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_refuse_loop, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_refuse_loop_late, setup, teardown),
