@@ -304,6 +304,8 @@ static int machine_setup_virtio(struct machine *m)
 		const struct machine_disk *d = &c->disks[i];
 
 		m->blk[i] = virtio_blk_create(&m->mem, d->dev, d->serial, d->queues);
+		if (m->blk[i])
+			virtio_blk_set_poll_max(m->blk[i], c->io_poll_max_ns);
 		rc = machine_add_virtio_pci(m, m->blk[i] ? virtio_blk_dev(m->blk[i]) : NULL,
 					    0x010000, &m->blk_pci[i]);
 		if (rc)

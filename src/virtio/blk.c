@@ -67,7 +67,8 @@
 #include "util/log.h"
 
 #define VIRTIO_BLK_SECTOR 512u
-/* Polling windows (see above); QEMU's IOThreads default to 32 us. */
+/* Polling windows (see above); QEMU's IOThreads default to 32 us. The default
+ * maximum; the machine sets its --io-poll-max (virtio_blk_set_poll_max). */
 #define VIRTIO_BLK_POLL_MAX_NS 64000u
 #define VIRTIO_BLK_POLL_MIN_NS 4000u
 /* Spins between two looks at the rings, with the lock released. */
@@ -117,6 +118,7 @@ struct virtio_blk {
 	struct virtio_blk_req *pending, **pending_tail;
 	bool submitting;  /* a thread is in virtio_blk_kick's loop */
 	uint64_t poll_ns; /* the polling window now; 0: not polling */
+	uint64_t poll_max_ns; /* its limit (virtio_blk_set_poll_max); 0: never poll */
 	uint64_t
 	    poll_start;	  /* CLOCK_MONOTONIC ns: the start of the last window that passed empty */
 	bool poll_missed; /* poll_start is set and not yet accounted for */
@@ -477,18 +479,19 @@ static bool virtio_blk_poll(struct virtio_blk *blk, uint64_t deadline, bool *las
  */
 static void virtio_blk_poll_adapt(struct virtio_blk *blk)
 {
-	uint64_t waited;
+	uint64_t waited, max;
 
 	if (!blk->poll_missed)
 		return;
 	blk->poll_missed = false;
 	waited = virtio_blk_now() - blk->poll_start;
-	if (waited > VIRTIO_BLK_POLL_MAX_NS)
+	max = blk->poll_max_ns;
+	if (waited > max)
 		blk->poll_ns = blk->poll_ns / 2 < VIRTIO_BLK_POLL_MIN_NS ? 0 : blk->poll_ns / 2;
 	else if (waited > blk->poll_ns)
-		blk->poll_ns = !blk->poll_ns				   ? VIRTIO_BLK_POLL_MIN_NS
-			       : 2 * blk->poll_ns > VIRTIO_BLK_POLL_MAX_NS ? VIRTIO_BLK_POLL_MAX_NS
-									   : 2 * blk->poll_ns;
+		blk->poll_ns = !blk->poll_ns ? (VIRTIO_BLK_POLL_MIN_NS < max ? VIRTIO_BLK_POLL_MIN_NS : max)
+			       : 2 * blk->poll_ns > max ? max
+							: 2 * blk->poll_ns;
 }
 
 /*
@@ -512,6 +515,8 @@ static void virtio_blk_kick_locked(struct virtio_blk *blk, bool iothread)
 		return;
 	}
 	blk->submitting = true;
+	if (!blk->poll_max_ns)
+		iothread = false; /* polling is off: submit and return, as from a vCPU */
 	if (iothread) {
 		virtio_blk_poll_adapt(blk);
 		block_poll_begin(blk->disk);
@@ -832,6 +837,7 @@ struct virtio_blk *virtio_blk_create(const struct gmem *mem, struct block_dev *d
 	blk = calloc(1, sizeof(*blk));
 	if (!blk)
 		return NULL;
+	blk->poll_max_ns = VIRTIO_BLK_POLL_MAX_NS;
 	blk->queue_inflight = calloc(nqueues, sizeof(*blk->queue_inflight));
 	blk->queue_throttled = calloc(nqueues, sizeof(*blk->queue_throttled));
 	if (!blk->queue_inflight || !blk->queue_throttled) {
@@ -892,6 +898,15 @@ void virtio_blk_destroy(struct virtio_blk *blk)
 	free(blk->queue_inflight);
 	free(blk->queue_throttled);
 	free(blk);
+}
+
+void virtio_blk_set_poll_max(struct virtio_blk *blk, uint64_t max_ns)
+{
+	virtio_dev_lock(&blk->vdev);
+	blk->poll_max_ns = max_ns;
+	if (!max_ns)
+		blk->poll_ns = 0;
+	virtio_dev_unlock(&blk->vdev);
 }
 
 struct virtio_dev *virtio_blk_dev(struct virtio_blk *blk)

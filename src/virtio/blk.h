@@ -82,6 +82,9 @@ struct virtio_blk *virtio_blk_create(const struct gmem *mem, struct block_dev *d
 				     const char *serial, unsigned nqueues);
 /* Waits for in-flight requests, then frees the device (not the disk). */
 void virtio_blk_destroy(struct virtio_blk *blk);
+/* The longest polling window on the I/O thread (blk.c, "Polling"); 0 never
+ * polls. Default 64 us; the machine passes --io-poll-max. */
+void virtio_blk_set_poll_max(struct virtio_blk *blk, uint64_t max_ns);
 /* The virtio core state, for the transport to attach to. */
 struct virtio_dev *virtio_blk_dev(struct virtio_blk *blk);
 
